@@ -1,0 +1,333 @@
+//! Multipart framing: [`Message`] <-> ZeroMQ frames.
+//!
+//! Decoding takes ownership of the received frames and moves the payload
+//! frames into the [`Message`]: payload bytes are never copied. Every way
+//! input can be wrong is a [`DecodeError`] variant; decoding never panics.
+
+use std::time::Duration;
+
+use prost::Message as _;
+
+use crate::message::{Disconnect, Ready, Reply, Request};
+use crate::{Code, Command, CorrelationId, Frame, Kind, Message, Status, pb};
+
+/// The protocol tag and version frame that follows the empty delimiter.
+pub const PROTOCOL_TAG: &[u8] = b"RQ1";
+
+/// The most routing frames accepted before the empty delimiter.
+pub const MAX_ROUTE_FRAMES: usize = 8;
+
+/// Size limits applied while decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most payload frames in one message. Default: 64.
+    pub max_payload_frames: usize,
+    /// Most payload bytes in one message, over all frames. Default: 16 MiB.
+    pub max_payload_bytes: usize,
+    /// Largest header frame. Default: 64 KiB.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_payload_frames: 64,
+            max_payload_bytes: 16 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A decoded message and the routing frames that preceded it.
+#[derive(Debug, PartialEq)]
+pub struct Decoded {
+    /// Routing frames before the empty delimiter (a ROUTER's peer identity).
+    pub route: Vec<Frame>,
+    /// The message.
+    pub message: Message,
+}
+
+/// Which part of a message was missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Part {
+    /// The `RQ1` protocol tag frame.
+    Tag,
+    /// The protobuf header frame.
+    Header,
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tag => "protocol tag",
+            Self::Header => "header",
+        })
+    }
+}
+
+/// Every way a multipart message can fail to decode.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// No empty delimiter frame within the first [`MAX_ROUTE_FRAMES`] + 1 frames.
+    #[error("no empty delimiter frame")]
+    MissingDelimiter,
+    /// The message ended before a required frame.
+    #[error("message ends before the {0}")]
+    Incomplete(Part),
+    /// The tag frame is not a reqrep tag: foreign traffic.
+    #[error("not a reqrep message: bad protocol tag {found:02x?}")]
+    WrongTag {
+        /// Up to the first 8 bytes of the frame found.
+        found: Vec<u8>,
+    },
+    /// A reqrep tag of a protocol version this side does not speak.
+    #[error("unsupported protocol version {version:?}")]
+    UnsupportedVersion {
+        /// The version part of the tag (after `RQ`), lossily decoded.
+        version: String,
+    },
+    /// The header frame is not a valid protobuf `Header`.
+    #[error("undecodable header: {0}")]
+    Header(#[from] prost::DecodeError),
+    /// A REQUEST or REPLY without a correlation id.
+    #[error("{0} without a correlation id")]
+    MissingCorrelationId(Kind),
+    /// A correlation id that is not 16 bytes.
+    #[error("invalid correlation id: {0}")]
+    InvalidCorrelationId(#[from] crate::InvalidCorrelationId),
+    /// A kind value that protocol version 1 does not define (0 included).
+    #[error("unknown message kind {0}")]
+    UnknownKind(i32),
+    /// A kind reserved for a later protocol version (PARTIAL, CANCEL).
+    #[error("message kind {0} is reserved")]
+    ReservedKind(&'static str),
+    /// A header field with a value not allowed for its kind.
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The header field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// More payload frames than [`Limits::max_payload_frames`].
+    #[error("too many frames: {count} payload frames, limit {max}")]
+    TooManyFrames {
+        /// Payload frames received.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A header or payload larger than its limit.
+    #[error("message too large: {what} of {size} bytes, limit {max}")]
+    TooLarge {
+        /// `"header"` or `"payload"`.
+        what: &'static str,
+        /// Bytes received.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl DecodeError {
+    /// A short, stable label for metrics, e.g. `wrong_tag`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingDelimiter => "missing_delimiter",
+            Self::Incomplete(_) => "incomplete",
+            Self::WrongTag { .. } => "wrong_tag",
+            Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::Header(_) => "bad_header",
+            Self::MissingCorrelationId(_) => "missing_correlation_id",
+            Self::InvalidCorrelationId(_) => "invalid_correlation_id",
+            Self::UnknownKind(_) => "unknown_kind",
+            Self::ReservedKind(_) => "reserved_kind",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::TooManyFrames { .. } => "too_many_frames",
+            Self::TooLarge { .. } => "too_large",
+        }
+    }
+
+    /// Whether the message was cut short (as opposed to malformed).
+    pub fn is_incomplete(&self) -> bool {
+        matches!(self, Self::Incomplete(_) | Self::MissingDelimiter)
+    }
+
+    /// The status to answer with: `INVALID_ARGUMENT` naming the problem.
+    pub fn to_status(&self) -> Status {
+        Status::new(Code::InvalidArgument, self.to_string())
+    }
+}
+
+impl Message {
+    /// Encodes into `["", "RQ1", header, payload...]`, ready to follow any
+    /// routing frames on a ROUTER or DEALER socket.
+    pub fn encode(self) -> Vec<Frame> {
+        let mut frames = Vec::with_capacity(3 + self.payload.len());
+        frames.push(Frame::new());
+        self.encode_body_into(&mut frames);
+        frames
+    }
+
+    /// Encodes `route` followed by the message, for sending on a ROUTER.
+    pub fn encode_routed(self, route: impl IntoIterator<Item = Frame>) -> Vec<Frame> {
+        let mut frames: Vec<Frame> = route.into_iter().collect();
+        frames.reserve(3 + self.payload.len());
+        frames.push(Frame::new());
+        self.encode_body_into(&mut frames);
+        frames
+    }
+
+    /// Encodes into `["RQ1", header, payload...]` without the delimiter, for
+    /// REQ and REP sockets, which add and strip it themselves.
+    pub fn encode_body(self) -> Vec<Frame> {
+        let mut frames = Vec::with_capacity(2 + self.payload.len());
+        self.encode_body_into(&mut frames);
+        frames
+    }
+
+    fn encode_body_into(self, frames: &mut Vec<Frame>) {
+        frames.push(Frame::from(PROTOCOL_TAG));
+        frames.push(Frame::from(self.command.to_pb().encode_to_vec()));
+        frames.extend(self.payload);
+    }
+}
+
+/// Decodes `[route..., "", "RQ1", header, payload...]` as received on a
+/// ROUTER or DEALER socket.
+///
+/// # Errors
+/// A [`DecodeError`] naming the first problem found.
+pub fn decode(frames: Vec<Frame>, limits: &Limits) -> Result<Decoded, DecodeError> {
+    let delimiter = frames
+        .iter()
+        .take(MAX_ROUTE_FRAMES + 1)
+        .position(|f| f.is_empty())
+        .ok_or(DecodeError::MissingDelimiter)?;
+    let mut frames = frames.into_iter();
+    let route: Vec<Frame> = frames.by_ref().take(delimiter).collect();
+    frames.next(); // the delimiter
+    let message = decode_parts(frames, limits)?;
+    Ok(Decoded { route, message })
+}
+
+/// Decodes `["RQ1", header, payload...]` as received on a REQ or REP socket
+/// (the socket has already stripped routing frames and the delimiter).
+///
+/// # Errors
+/// A [`DecodeError`] naming the first problem found.
+pub fn decode_body(frames: Vec<Frame>, limits: &Limits) -> Result<Message, DecodeError> {
+    decode_parts(frames.into_iter(), limits)
+}
+
+fn decode_parts(
+    mut frames: impl ExactSizeIterator<Item = Frame>,
+    limits: &Limits,
+) -> Result<Message, DecodeError> {
+    let tag = frames.next().ok_or(DecodeError::Incomplete(Part::Tag))?;
+    check_tag(&tag)?;
+    let header = frames.next().ok_or(DecodeError::Incomplete(Part::Header))?;
+    if header.len() > limits.max_header_bytes {
+        return Err(DecodeError::TooLarge {
+            what: "header",
+            size: header.len(),
+            max: limits.max_header_bytes,
+        });
+    }
+    let count = frames.len();
+    if count > limits.max_payload_frames {
+        return Err(DecodeError::TooManyFrames {
+            count,
+            max: limits.max_payload_frames,
+        });
+    }
+    let payload: Vec<Frame> = frames.collect();
+    let size: usize = payload.iter().map(|f| f.len()).sum();
+    if size > limits.max_payload_bytes {
+        return Err(DecodeError::TooLarge {
+            what: "payload",
+            size,
+            max: limits.max_payload_bytes,
+        });
+    }
+    let command = command_from_pb(pb::Header::decode(&header[..])?)?;
+    Ok(Message { command, payload })
+}
+
+fn check_tag(tag: &[u8]) -> Result<(), DecodeError> {
+    if tag == PROTOCOL_TAG {
+        return Ok(());
+    }
+    if tag.len() > 2 && tag.starts_with(b"RQ") {
+        let version = String::from_utf8_lossy(&tag[2..tag.len().min(10)]).into_owned();
+        return Err(DecodeError::UnsupportedVersion { version });
+    }
+    Err(DecodeError::WrongTag {
+        found: tag[..tag.len().min(8)].to_vec(),
+    })
+}
+
+fn correlation_id(raw: &[u8], kind: Kind) -> Result<CorrelationId, DecodeError> {
+    if raw.is_empty() {
+        return Err(DecodeError::MissingCorrelationId(kind));
+    }
+    Ok(CorrelationId::from_slice(raw)?)
+}
+
+fn wire_duration(ms: u32) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// Validates a protobuf header into a typed [`Command`].
+///
+/// # Errors
+/// [`DecodeError::UnknownKind`], [`DecodeError::ReservedKind`], a missing or
+/// invalid correlation id, or an invalid field.
+pub(crate) fn command_from_pb(h: pb::Header) -> Result<Command, DecodeError> {
+    let kind = pb::Kind::try_from(h.kind).map_err(|_| DecodeError::UnknownKind(h.kind))?;
+    let command = match kind {
+        pb::Kind::Unspecified => return Err(DecodeError::UnknownKind(h.kind)),
+        pb::Kind::Partial => return Err(DecodeError::ReservedKind("PARTIAL")),
+        pb::Kind::Cancel => return Err(DecodeError::ReservedKind("CANCEL")),
+        pb::Kind::Request => Command::Request(Request {
+            id: correlation_id(&h.correlation_id, Kind::Request)?,
+            service: h.service,
+            timeout: wire_duration(h.timeout_ms),
+            attempt: h.attempt.max(1),
+            idempotent: h.idempotent,
+            fail_fast: h.fail_fast,
+            metadata: h.metadata,
+            route: h.route,
+        }),
+        pb::Kind::Reply => Command::Reply(Reply {
+            id: correlation_id(&h.correlation_id, Kind::Reply)?,
+            status: Status::from_pb(h.status),
+            metadata: h.metadata,
+            route: h.route,
+        }),
+        pb::Kind::Ready => {
+            if h.service.is_empty() {
+                return Err(DecodeError::InvalidField {
+                    field: "service",
+                    reason: "READY needs a service name",
+                });
+            }
+            Command::Ready(Ready {
+                service: h.service,
+                credits: h.credits.max(1),
+                heartbeat: wire_duration(h.heartbeat_ms),
+            })
+        }
+        pb::Kind::Heartbeat => Command::Heartbeat,
+        pb::Kind::Disconnect => Command::Disconnect(Disconnect {
+            reason: h.status.map(|s| Status::from_pb(Some(s))),
+        }),
+    };
+    Ok(command)
+}
+
+#[cfg(test)]
+#[path = "frame_tests.rs"]
+mod tests;

@@ -1,0 +1,171 @@
+//! Status codes and statuses.
+
+use std::fmt;
+
+use crate::pb;
+pub use crate::pb::Code;
+
+impl Code {
+    /// Maps a wire value to a code; values this version does not know read as
+    /// [`Code::Unknown`], as the protocol prescribes.
+    pub fn from_wire(value: i32) -> Self {
+        Self::try_from(value).unwrap_or(Self::Unknown)
+    }
+
+    /// The canonical upper-case name, e.g. `DEADLINE_EXCEEDED`.
+    pub fn name(self) -> &'static str {
+        self.as_str_name()
+    }
+
+    /// Whether a client may retry a request that failed with this code.
+    ///
+    /// Only transient, broker-side conditions qualify; application errors and
+    /// malformed requests do not.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable | Self::ResourceExhausted | Self::Aborted
+        )
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The outcome of a request: a [`Code`] and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Status {
+    /// What happened.
+    pub code: Code,
+    /// Details for people; may be empty.
+    pub message: String,
+}
+
+impl Status {
+    /// A status with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The success status, with an empty message.
+    pub fn ok() -> Self {
+        Self::new(Code::Ok, String::new())
+    }
+
+    /// Whether this is [`Code::Ok`].
+    pub fn is_ok(&self) -> bool {
+        self.code == Code::Ok
+    }
+
+    /// `INVALID_ARGUMENT` with `message`.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message)
+    }
+
+    /// `DEADLINE_EXCEEDED` with `message`.
+    pub fn deadline_exceeded(message: impl Into<String>) -> Self {
+        Self::new(Code::DeadlineExceeded, message)
+    }
+
+    /// `UNAVAILABLE` with `message`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Code::Unavailable, message)
+    }
+
+    /// `RESOURCE_EXHAUSTED` with `message`.
+    pub fn resource_exhausted(message: impl Into<String>) -> Self {
+        Self::new(Code::ResourceExhausted, message)
+    }
+
+    /// `NOT_FOUND` with `message`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, message)
+    }
+
+    /// `INTERNAL` with `message`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::Internal, message)
+    }
+
+    pub(crate) fn from_pb(status: Option<pb::Status>) -> Self {
+        match status {
+            Some(pb::Status { code, message }) => Self {
+                code: Code::from_wire(code),
+                message,
+            },
+            None => Self::ok(),
+        }
+    }
+
+    pub(crate) fn into_pb(self) -> Option<pb::Status> {
+        if self.is_ok() && self.message.is_empty() {
+            return None;
+        }
+        Some(pb::Status {
+            code: self.code as i32,
+            message: self.message,
+        })
+    }
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self::ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_use_grpc_numbering() {
+        assert_eq!(Code::Ok as i32, 0);
+        assert_eq!(Code::InvalidArgument as i32, 3);
+        assert_eq!(Code::DeadlineExceeded as i32, 4);
+        assert_eq!(Code::NotFound as i32, 5);
+        assert_eq!(Code::ResourceExhausted as i32, 8);
+        assert_eq!(Code::Internal as i32, 13);
+        assert_eq!(Code::Unavailable as i32, 14);
+        assert_eq!(Code::Unauthenticated as i32, 16);
+    }
+
+    #[test]
+    fn unknown_wire_codes_read_as_unknown() {
+        assert_eq!(Code::from_wire(14), Code::Unavailable);
+        assert_eq!(Code::from_wire(99), Code::Unknown);
+        assert_eq!(Code::from_wire(-1), Code::Unknown);
+    }
+
+    #[test]
+    fn display_names_code_and_message() {
+        let status = Status::deadline_exceeded("expired in queue");
+        assert_eq!(status.to_string(), "DEADLINE_EXCEEDED: expired in queue");
+        assert!(!status.is_ok());
+        assert!(Status::ok().is_ok());
+    }
+
+    #[test]
+    fn ok_status_is_omitted_on_the_wire() {
+        assert_eq!(Status::ok().into_pb(), None);
+        assert_eq!(Status::from_pb(None), Status::ok());
+        let status = Status::unavailable("worker lost");
+        assert_eq!(Status::from_pb(status.clone().into_pb()), status);
+    }
+
+    #[test]
+    fn only_transient_codes_are_retryable() {
+        assert!(Code::Unavailable.is_retryable());
+        assert!(Code::ResourceExhausted.is_retryable());
+        assert!(!Code::InvalidArgument.is_retryable());
+        assert!(!Code::DeadlineExceeded.is_retryable());
+        assert!(!Code::Unknown.is_retryable());
+    }
+}
