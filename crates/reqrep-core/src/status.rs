@@ -17,6 +17,50 @@ impl Code {
         self.as_str_name()
     }
 
+    /// The lower-case name, e.g. `deadline_exceeded`, for metric labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Cancelled => "cancelled",
+            Self::Unknown => "unknown",
+            Self::InvalidArgument => "invalid_argument",
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::PermissionDenied => "permission_denied",
+            Self::ResourceExhausted => "resource_exhausted",
+            Self::FailedPrecondition => "failed_precondition",
+            Self::Aborted => "aborted",
+            Self::OutOfRange => "out_of_range",
+            Self::Unimplemented => "unimplemented",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+            Self::DataLoss => "data_loss",
+            Self::Unauthenticated => "unauthenticated",
+        }
+    }
+
+    /// Every code, in wire order.
+    pub const ALL: [Self; 17] = [
+        Self::Ok,
+        Self::Cancelled,
+        Self::Unknown,
+        Self::InvalidArgument,
+        Self::DeadlineExceeded,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::PermissionDenied,
+        Self::ResourceExhausted,
+        Self::FailedPrecondition,
+        Self::Aborted,
+        Self::OutOfRange,
+        Self::Unimplemented,
+        Self::Internal,
+        Self::Unavailable,
+        Self::DataLoss,
+        Self::Unauthenticated,
+    ];
+
     /// Whether a client may retry a request that failed with this code.
     ///
     /// Only transient, broker-side conditions qualify; application errors and
@@ -135,6 +179,14 @@ mod tests {
         assert_eq!(Code::Internal as i32, 13);
         assert_eq!(Code::Unavailable as i32, 14);
         assert_eq!(Code::Unauthenticated as i32, 16);
+    }
+
+    #[test]
+    fn labels_are_lower_case_names_in_wire_order() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i);
+            assert_eq!(code.label(), code.name().to_ascii_lowercase());
+        }
     }
 
     #[test]

@@ -1,0 +1,452 @@
+//! The driver: one thread, one `zmq::poll` loop over the frontend ROUTER
+//! (clients), the backend ROUTER (workers) and an inproc control socket.
+//!
+//! It owns the sockets and the clock and feeds [`BrokerState`]; it never
+//! decides anything itself. Payload frames travel as `zmq::Message` from the
+//! receiving socket through the state machine to the sending socket.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use reqrep_core::Message;
+use reqrep_core::socket::{self, Endpoint, SocketError, SocketOptions};
+use tracing::{error, info, warn};
+
+use crate::config::BrokerConfig;
+use crate::http::{self, Health, HttpServer};
+use crate::state::{Action, BrokerState, StateConfig};
+use crate::stats::Stats;
+
+/// Messages taken from one socket before looking at the others, so neither
+/// side can starve the other.
+const BATCH: usize = 256;
+/// The longest the loop sleeps, so `/healthz` sees it beat.
+const MAX_POLL: Duration = Duration::from_millis(500);
+
+/// Why the broker could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// A socket could not be created, configured or bound.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// The metrics HTTP server could not start.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The poll loop failed.
+    #[error("broker loop failed: {0}")]
+    Poll(#[from] zmq::Error),
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+    /// The broker thread panicked.
+    #[error("broker thread panicked")]
+    Panicked,
+}
+
+/// Stops a running broker gracefully (drain, then exit). Cheap to clone and
+/// usable from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    ctx: zmq::Context,
+    endpoint: String,
+}
+
+impl ShutdownHandle {
+    /// Asks the broker to drain and stop. Calling it again is harmless.
+    pub fn shutdown(&self) {
+        let Ok(push) = self.ctx.socket(zmq::PUSH) else {
+            return;
+        };
+        let _ = push.set_linger(1000);
+        if push.connect(&self.endpoint).is_ok() {
+            let _ = push.send("stop", zmq::DONTWAIT);
+        }
+    }
+}
+
+/// A bound broker, ready to [`run`](Broker::run).
+pub struct Broker {
+    frontend: zmq::Socket,
+    backend: zmq::Socket,
+    control: zmq::Socket,
+    frontend_endpoints: Vec<String>,
+    backend_endpoints: Vec<String>,
+    shutdown: ShutdownHandle,
+    config: BrokerConfig,
+    state: BrokerState,
+    health: Arc<Health>,
+    http: Option<HttpServer>,
+    // Dropped last: terminating the context waits for the sockets above.
+    _ctx: zmq::Context,
+}
+
+static NEXT_BROKER: AtomicU64 = AtomicU64::new(0);
+
+impl Broker {
+    /// Creates and binds the sockets (and the metrics endpoint, when
+    /// configured). Wildcard ports are resolved: see
+    /// [`frontend_endpoints`](Self::frontend_endpoints).
+    ///
+    /// # Errors
+    /// An invalid endpoint, a bind failure (address in use), or the metrics
+    /// address being unavailable.
+    pub fn bind(config: BrokerConfig) -> Result<Self, BrokerError> {
+        let ctx = zmq::Context::new();
+        let options = SocketOptions {
+            max_msg_size: Some(
+                i64::try_from(config.max_payload_bytes.saturating_add(64 * 1024))
+                    .unwrap_or(i64::MAX),
+            ),
+            ..SocketOptions::default()
+        };
+        let frontend = ctx.socket(zmq::ROUTER)?;
+        options.apply(&frontend)?;
+        let backend = ctx.socket(zmq::ROUTER)?;
+        options.apply(&backend)?;
+        let frontend_endpoints = bind_all(&frontend, &config.frontend)?;
+        let backend_endpoints = bind_all(&backend, &config.backend)?;
+
+        let control = ctx.socket(zmq::PULL)?;
+        let endpoint = format!(
+            "inproc://reqrep-broker-control-{}",
+            NEXT_BROKER.fetch_add(1, Ordering::Relaxed)
+        );
+        control.bind(&endpoint)?;
+
+        let health = Health::new();
+        let http = match config.metrics_addr {
+            Some(addr) => {
+                http::install_recorder();
+                let server = http::start(addr, Arc::clone(&health))
+                    .map_err(|source| BrokerError::Http { addr, source })?;
+                Some(server)
+            }
+            None => None,
+        };
+        // Metric handles bind to the recorder installed above.
+        let state = BrokerState::new(StateConfig::from(&config));
+        let metrics = http
+            .as_ref()
+            .map_or_else(|| "off".to_owned(), |h| h.local_addr().to_string());
+        info!(
+            frontend = %frontend_endpoints.join(","),
+            backend = %backend_endpoints.join(","),
+            metrics = %metrics,
+            "broker bound"
+        );
+        Ok(Self {
+            frontend,
+            backend,
+            control,
+            frontend_endpoints,
+            backend_endpoints,
+            shutdown: ShutdownHandle {
+                ctx: ctx.clone(),
+                endpoint,
+            },
+            config,
+            state,
+            health,
+            http,
+            _ctx: ctx,
+        })
+    }
+
+    /// The endpoints clients connect to, with wildcard ports resolved.
+    pub fn frontend_endpoints(&self) -> &[String] {
+        &self.frontend_endpoints
+    }
+
+    /// The endpoints workers connect to, with wildcard ports resolved.
+    pub fn backend_endpoints(&self) -> &[String] {
+        &self.backend_endpoints
+    }
+
+    /// Where `/metrics` and `/healthz` are served, when enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(HttpServer::local_addr)
+    }
+
+    /// A handle that stops the broker gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Runs the broker on a new thread.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn spawn(self) -> std::io::Result<BrokerThread> {
+        let shutdown = self.shutdown_handle();
+        let frontend = self.frontend_endpoints.clone();
+        let backend = self.backend_endpoints.clone();
+        let metrics = self.metrics_addr();
+        let join = std::thread::Builder::new()
+            .name("reqrep-broker".into())
+            .spawn(move || self.run())?;
+        Ok(BrokerThread {
+            shutdown,
+            join: Some(join),
+            frontend,
+            backend,
+            metrics,
+        })
+    }
+
+    /// Runs the poll loop until a shutdown is requested and the drain ends.
+    /// Returns the final counters.
+    ///
+    /// # Errors
+    /// [`BrokerError::Poll`] when libzmq fails in a way the loop cannot
+    /// recover from (the context was terminated).
+    pub fn run(mut self) -> Result<Stats, BrokerError> {
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            self.health.beat();
+            let now = Instant::now();
+            if self.state.next_timeout().is_some_and(|t| t <= now) {
+                self.state.on_tick(now);
+                self.flush(now);
+            }
+            if let Some(until) = drain_until
+                && (self.state.pending() == 0 || now >= until)
+            {
+                self.state.finish_drain(now);
+                self.flush(now);
+                break;
+            }
+
+            let mut wake = now + MAX_POLL;
+            if let Some(t) = self.state.next_timeout() {
+                wake = wake.min(t);
+            }
+            if let Some(until) = drain_until {
+                wake = wake.min(until);
+            }
+            let timeout = wake.saturating_duration_since(now);
+            let timeout_ms =
+                i64::try_from(timeout.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
+
+            let mut items = [
+                self.backend.as_poll_item(zmq::POLLIN),
+                self.frontend.as_poll_item(zmq::POLLIN),
+                self.control.as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, timeout_ms) {
+                Ok(_) => {}
+                Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let (backend_ready, frontend_ready, control_ready) = (
+                items[0].is_readable(),
+                items[1].is_readable(),
+                items[2].is_readable(),
+            );
+
+            if control_ready {
+                while self.control.recv_bytes(zmq::DONTWAIT).is_ok() {}
+                if drain_until.is_none() {
+                    let now = Instant::now();
+                    info!(
+                        drain_timeout_ms = self.config.drain_timeout.as_millis() as u64,
+                        "shutdown requested"
+                    );
+                    self.state.begin_drain(now);
+                    self.flush(now);
+                    drain_until = Some(now + self.config.drain_timeout);
+                }
+            }
+            // Workers first: their replies free credits for queued requests.
+            if backend_ready {
+                self.pump(Side::Backend)?;
+            }
+            if frontend_ready {
+                self.pump(Side::Frontend)?;
+            }
+        }
+        let stats = self.state.stats();
+        info!(?stats, "broker stopped");
+        Ok(stats)
+    }
+
+    /// Takes up to [`BATCH`] messages from one socket into the state machine.
+    fn pump(&mut self, side: Side) -> Result<(), BrokerError> {
+        for _ in 0..BATCH {
+            let socket = match side {
+                Side::Frontend => &self.frontend,
+                Side::Backend => &self.backend,
+            };
+            let frames = match socket::recv_frames(socket, zmq::DONTWAIT) {
+                Ok(frames) => frames,
+                Err(zmq::Error::EAGAIN) => break,
+                Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let now = Instant::now();
+            match side {
+                Side::Frontend => self.state.on_client(now, frames),
+                Side::Backend => self.state.on_worker(now, frames),
+            }
+            self.flush(now);
+        }
+        Ok(())
+    }
+
+    /// Sends every pending action. A peer that cannot be reached is reported
+    /// back to the state machine (with the undelivered message), which may
+    /// queue further actions.
+    fn flush(&mut self, now: Instant) {
+        while let Some(action) = self.state.poll_action() {
+            match action {
+                Action::ToClient { route, message } => {
+                    if let Err(failed) = send_routed(&self.frontend, &route, message) {
+                        let (e, _) = *failed;
+                        if !matches!(e, zmq::Error::EHOSTUNREACH | zmq::Error::EAGAIN) {
+                            warn!(cause = %e, "send to client failed");
+                        }
+                        self.state.on_client_unreachable(&route);
+                    }
+                }
+                Action::ToWorker { worker, message } => {
+                    if let Err(failed) = send_routed(&self.backend, &worker, message) {
+                        let (e, message) = *failed;
+                        if !matches!(e, zmq::Error::EHOSTUNREACH | zmq::Error::EAGAIN) {
+                            warn!(cause = %e, "send to worker failed");
+                        }
+                        self.state
+                            .on_worker_unreachable(now, &worker, Some(message));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends `message` to `route` on a ROUTER without blocking. The routing
+/// frames go first: with `ROUTER_MANDATORY`, an unknown or full peer fails
+/// right there, before any of the message is taken, so the message is handed
+/// back intact. Once the first frame is accepted, libzmq takes the whole
+/// multipart message.
+fn send_routed(
+    socket: &zmq::Socket,
+    route: &crate::state::Route,
+    message: Message,
+) -> Result<(), Box<(zmq::Error, Message)>> {
+    let mut frames = route.frames();
+    if let Some(first) = frames.next() {
+        if let Err(e) = socket.send(first, zmq::SNDMORE | zmq::DONTWAIT) {
+            return Err(Box::new((e, message)));
+        }
+        for frame in frames {
+            // Routing frames after the first cannot fail on their own.
+            let _ = socket.send(frame, zmq::SNDMORE | zmq::DONTWAIT);
+        }
+    }
+    let _ = socket::send_frames(socket, message.encode(), zmq::DONTWAIT);
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Frontend,
+    Backend,
+}
+
+fn bind_all(socket: &zmq::Socket, endpoints: &[String]) -> Result<Vec<String>, BrokerError> {
+    endpoints
+        .iter()
+        .map(|text| {
+            let endpoint = Endpoint::parse(text).map_err(SocketError::from)?;
+            Ok(socket::bind(socket, &endpoint)?)
+        })
+        .collect()
+}
+
+/// A broker running on its own thread (see [`Broker::spawn`]). Dropping it
+/// shuts the broker down and waits for it.
+pub struct BrokerThread {
+    shutdown: ShutdownHandle,
+    join: Option<JoinHandle<Result<Stats, BrokerError>>>,
+    frontend: Vec<String>,
+    backend: Vec<String>,
+    metrics: Option<SocketAddr>,
+}
+
+impl BrokerThread {
+    /// The first frontend endpoint (clients connect here).
+    pub fn frontend(&self) -> &str {
+        self.frontend.first().map_or("", String::as_str)
+    }
+
+    /// The first backend endpoint (workers connect here).
+    pub fn backend(&self) -> &str {
+        self.backend.first().map_or("", String::as_str)
+    }
+
+    /// Where `/metrics` is served, when enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+    }
+
+    /// A handle that stops the broker gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Drains, stops and returns the final counters.
+    ///
+    /// # Errors
+    /// Whatever stopped the loop, or [`BrokerError::Panicked`].
+    pub fn stop(mut self) -> Result<Stats, BrokerError> {
+        self.shutdown.shutdown();
+        self.join.take().map_or(Err(BrokerError::Panicked), |j| {
+            j.join().map_err(|_| BrokerError::Panicked)?
+        })
+    }
+}
+
+impl Drop for BrokerThread {
+    fn drop(&mut self) {
+        if let Some(join) = self.join.take() {
+            self.shutdown.shutdown();
+            let _ = join.join();
+        }
+    }
+}
+
+/// Binds and runs a broker until `shutdown` completes, then drains and
+/// returns. This is what the `reqrep-broker` binary calls.
+///
+/// # Errors
+/// See [`Broker::bind`] and [`Broker::run`].
+pub fn run(
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BrokerError> {
+    let broker = Broker::bind(config)?;
+    let handle = broker.shutdown_handle();
+    std::thread::Builder::new()
+        .name("reqrep-broker-signal".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(shutdown),
+                Err(e) => error!(cause = %e, "cannot wait for shutdown signals"),
+            }
+            handle.shutdown();
+        })
+        .map_err(BrokerError::Thread)?;
+    broker.run().map(|_| ())
+}
