@@ -1,0 +1,110 @@
+//! Requesters: the blocking brokered [`Client`], the async [`AsyncClient`],
+//! and discovery.
+
+mod async_client;
+mod options;
+pub(crate) mod requester;
+
+use std::time::Duration;
+
+use prost::Message as _;
+use reqrep_core::socket::Endpoint;
+use reqrep_core::{Frame, RetryPolicy, pb};
+
+pub use async_client::AsyncClient;
+pub use options::{ClientOptions, Reply};
+use requester::Requester;
+
+use crate::{RequestError, StopToken};
+
+/// A blocking client of one named service behind a broker: a DEALER on the
+/// broker's frontend. Requests time out, are retried with jittered backoff
+/// (reusing their correlation id), and replies are matched by correlation id.
+pub struct Client {
+    requester: Requester,
+    stop: StopToken,
+    _ctx: zmq::Context,
+}
+
+impl Client {
+    /// Connects to the broker frontend at `endpoint` for `service`.
+    ///
+    /// # Errors
+    /// An invalid endpoint or a socket failure.
+    pub fn connect(
+        endpoint: &str,
+        service: &str,
+        options: ClientOptions,
+    ) -> Result<Self, RequestError> {
+        Self::connect_with(&zmq::Context::new(), endpoint, service, options)
+    }
+
+    /// Like [`Client::connect`], in an existing ZeroMQ context.
+    ///
+    /// # Errors
+    /// An invalid endpoint or a socket failure.
+    pub fn connect_with(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        service: &str,
+        options: ClientOptions,
+    ) -> Result<Self, RequestError> {
+        let endpoint = Endpoint::parse(endpoint).map_err(reqrep_core::socket::SocketError::from)?;
+        let mut requester = Requester::new(ctx, endpoint, zmq::DEALER, false, service, options);
+        requester.open()?;
+        Ok(Self {
+            requester,
+            stop: StopToken::new(),
+            _ctx: ctx.clone(),
+        })
+    }
+
+    /// Makes blocking waits return [`RequestError::Stopped`] once `stop` is
+    /// stopped.
+    pub fn with_stop(mut self, stop: StopToken) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Sends `payload` as one frame and waits for the reply.
+    ///
+    /// # Errors
+    /// [`RequestError::Timeout`] after the last attempt,
+    /// [`RequestError::Status`] for a non-OK reply, and so on.
+    pub fn request(&mut self, payload: &[u8]) -> Result<Reply, RequestError> {
+        self.request_frames(vec![Frame::from(payload)])
+    }
+
+    /// Sends several payload frames and waits for the reply.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub fn request_frames(&mut self, payload: Vec<Frame>) -> Result<Reply, RequestError> {
+        let stop = self.stop.clone();
+        self.requester.request(payload, &stop)
+    }
+
+    /// Replies dropped because their correlation id matched nothing.
+    pub fn stale_replies(&self) -> u64 {
+        self.requester.stale_replies
+    }
+}
+
+/// Asks the broker at `endpoint` (its frontend) which services exist.
+///
+/// # Errors
+/// As [`Client::request`]; a reply that is not a service list is
+/// `INVALID_ARGUMENT`.
+pub fn services(endpoint: &str, timeout: Duration) -> Result<pb::ServiceList, RequestError> {
+    let options = ClientOptions::default()
+        .timeout(timeout)
+        .retry(RetryPolicy::never())
+        .idempotent(true);
+    let mut client = Client::connect(endpoint, "reqrep.services", options)?;
+    let reply = client.request_frames(Vec::new())?;
+    pb::ServiceList::decode(reply.body()).map_err(|e| {
+        RequestError::Status(reqrep_core::Status::invalid_argument(format!(
+            "bad service list: {e}"
+        )))
+    })
+}

@@ -1,0 +1,274 @@
+//! The blocking request engine shared by the brokered [`Client`] (DEALER)
+//! and the direct `ReqRep` plugin (REQ): per-attempt timeout, bounded retries
+//! with jittered backoff, socket reset after a lost reply, correlation check.
+//!
+//! [`Client`]: super::Client
+
+use std::time::{Duration, Instant};
+
+use metrics::{Counter, counter};
+use reqrep_core::socket::{self, Endpoint, recv_frames, send_frames};
+use reqrep_core::{Command, CorrelationId, Frame, Message, Request, decode, decode_body};
+use tracing::debug;
+
+use super::{ClientOptions, Reply};
+use crate::{RequestError, STOP_POLL_SLICE, StopToken};
+
+/// Requests retried after a timeout or a retryable status.
+pub(crate) const RETRIES_TOTAL: &str = "reqrep_agents_retries_total";
+/// Replies dropped because their correlation id matched no outstanding request.
+pub(crate) const STALE_REPLIES_TOTAL: &str = "reqrep_agents_stale_replies_total";
+/// Sockets closed and reopened after a lost reply.
+pub(crate) const SOCKET_RESETS_TOTAL: &str = "reqrep_agents_socket_resets_total";
+
+pub(crate) struct Requester {
+    ctx: zmq::Context,
+    endpoint: Endpoint,
+    kind: zmq::SocketType,
+    bind: bool,
+    socket: Option<zmq::Socket>,
+    pub(crate) options: ClientOptions,
+    service: String,
+    rng: fastrand::Rng,
+    pub(crate) stale_replies: u64,
+    pub(crate) socket_resets: u64,
+    retries: Counter,
+    stale: Counter,
+    resets: Counter,
+}
+
+impl Requester {
+    pub(crate) fn new(
+        ctx: &zmq::Context,
+        endpoint: Endpoint,
+        kind: zmq::SocketType,
+        bind: bool,
+        service: &str,
+        options: ClientOptions,
+    ) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            endpoint,
+            kind,
+            bind,
+            socket: None,
+            options,
+            service: service.to_owned(),
+            rng: fastrand::Rng::new(),
+            stale_replies: 0,
+            socket_resets: 0,
+            retries: counter!(RETRIES_TOTAL),
+            stale: counter!(STALE_REPLIES_TOTAL),
+            resets: counter!(SOCKET_RESETS_TOTAL),
+        }
+    }
+
+    /// Opens the socket now (so bind errors surface at init).
+    pub(crate) fn open(&mut self) -> Result<&zmq::Socket, RequestError> {
+        if self.socket.is_none() {
+            let s = self.ctx.socket(self.kind)?;
+            self.options.socket.apply(&s)?;
+            if self.bind {
+                socket::bind(&s, &self.endpoint)?;
+            } else {
+                socket::connect(&s, &self.endpoint)?;
+            }
+            self.socket = Some(s);
+        }
+        self.socket.as_ref().ok_or(RequestError::Closed)
+    }
+
+    pub(crate) fn socket(&self) -> Option<&zmq::Socket> {
+        self.socket.as_ref()
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.socket = None;
+    }
+
+    /// Closes and forgets the socket: a REQ socket waiting for a reply that
+    /// will never come cannot send again, so it is replaced.
+    fn reset(&mut self) {
+        if self.socket.take().is_some() {
+            self.socket_resets += 1;
+            self.resets.increment(1);
+            debug!(endpoint = %self.endpoint, "socket reset after a lost reply");
+        }
+    }
+
+    fn is_req(&self) -> bool {
+        self.kind == zmq::REQ
+    }
+
+    /// Sends one request and waits for its reply, retrying per the options.
+    pub(crate) fn request(
+        &mut self,
+        payload: Vec<Frame>,
+        stop: &StopToken,
+    ) -> Result<Reply, RequestError> {
+        let size: usize = payload.iter().map(|f| f.len()).sum();
+        let limits = self.options.limits;
+        if size > limits.max_payload_bytes {
+            return Err(RequestError::TooLarge {
+                size,
+                max: limits.max_payload_bytes,
+            });
+        }
+        let id = CorrelationId::new();
+        let started = Instant::now();
+        let attempts = self.options.retry.attempts();
+        // Kept only when a retry may need to resend it.
+        let copy: Option<Vec<Vec<u8>>> =
+            (attempts > 1).then(|| payload.iter().map(|f| f.to_vec()).collect());
+        let mut payload = Some(payload);
+        let mut attempt = 1;
+        loop {
+            let frames = payload
+                .take()
+                .or_else(|| {
+                    copy.as_ref()
+                        .map(|c| c.iter().map(|p| Frame::from(&p[..])).collect())
+                })
+                .unwrap_or_default();
+            let outcome = self.attempt(id, attempt, frames, stop);
+            let retryable = match &outcome {
+                Ok(_) => false,
+                Err(RequestError::Timeout { .. }) => true,
+                Err(RequestError::Status(s)) => s.code.is_retryable(),
+                Err(_) => false,
+            };
+            if !retryable {
+                return outcome.map(|mut reply| {
+                    reply.attempts = attempt;
+                    reply
+                });
+            }
+            let Some(delay) =
+                self.options
+                    .retry
+                    .next_delay(attempt, Instant::now(), None, &mut self.rng)
+            else {
+                return match outcome {
+                    Err(RequestError::Timeout { .. }) => Err(RequestError::Timeout {
+                        attempts: attempt,
+                        elapsed: started.elapsed(),
+                    }),
+                    other => other,
+                };
+            };
+            debug!(correlation_id = %id, attempt, delay_ms = delay.as_millis() as u64, "retrying");
+            self.retries.increment(1);
+            if stop.wait_timeout(delay) {
+                return Err(RequestError::Stopped);
+            }
+            attempt += 1;
+        }
+    }
+
+    fn attempt(
+        &mut self,
+        id: CorrelationId,
+        attempt: u32,
+        payload: Vec<Frame>,
+        stop: &StopToken,
+    ) -> Result<Reply, RequestError> {
+        let timeout = self.options.timeout;
+        let request = Request::new(id, self.service.clone())
+            .timeout(timeout)
+            .attempt(attempt)
+            .idempotent(self.options.idempotent)
+            .fail_fast(self.options.fail_fast);
+        let message = Message::request(request, payload);
+        let frames = if self.is_req() {
+            message.encode_body()
+        } else {
+            message.encode()
+        };
+        let is_req = self.is_req();
+        let socket = self.open()?;
+        if let Err(e) = send_frames(socket, frames, 0) {
+            if is_req {
+                self.reset();
+            }
+            return Err(e.into());
+        }
+        let until = Instant::now() + timeout;
+        loop {
+            if stop.is_stopped() {
+                if is_req {
+                    self.reset();
+                }
+                return Err(RequestError::Stopped);
+            }
+            let now = Instant::now();
+            if now >= until {
+                if is_req {
+                    self.reset();
+                }
+                return Err(RequestError::Timeout {
+                    attempts: attempt,
+                    elapsed: timeout,
+                });
+            }
+            let slice = until.saturating_duration_since(now).min(STOP_POLL_SLICE);
+            let socket = self.open()?;
+            if socket.poll(zmq::POLLIN, poll_ms(slice))? == 0 {
+                continue;
+            }
+            let frames = recv_frames(socket, 0)?;
+            let limits = self.options.limits;
+            let decoded = if is_req {
+                decode_body(frames, &limits)
+            } else {
+                decode(frames, &limits).map(|d| d.message)
+            };
+            let message = match decoded {
+                Ok(m) => m,
+                Err(err) => {
+                    debug!(cause = %err, "malformed reply dropped");
+                    self.stale_replies += 1;
+                    self.stale.increment(1);
+                    if is_req {
+                        // The REQ cycle is over; only a new socket can send again.
+                        self.reset();
+                        return Err(RequestError::Timeout {
+                            attempts: attempt,
+                            elapsed: timeout,
+                        });
+                    }
+                    continue;
+                }
+            };
+            match message.command {
+                Command::Reply(reply) if reply.id == id => {
+                    if !reply.status.is_ok() {
+                        return Err(RequestError::Status(reply.status));
+                    }
+                    return Ok(Reply {
+                        id,
+                        payload: message.payload,
+                        metadata: reply.metadata,
+                        attempts: attempt,
+                    });
+                }
+                _ => {
+                    self.stale_replies += 1;
+                    self.stale.increment(1);
+                    debug!(correlation_id = %id, "stale or unexpected reply dropped");
+                    if is_req {
+                        self.reset();
+                        return Err(RequestError::Timeout {
+                            attempts: attempt,
+                            elapsed: timeout,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whole milliseconds for `zmq::poll`, rounded up so short waits still wait.
+pub(crate) fn poll_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX)
+}

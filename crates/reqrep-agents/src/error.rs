@@ -1,0 +1,120 @@
+//! Errors of requests, plugins and workers: typed, so callers can match.
+
+use std::time::Duration;
+
+use reqrep_core::socket::SocketError;
+use reqrep_core::{Code, DecodeError, Status};
+
+/// Why a request produced no successful reply.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No reply within the timeout, after every attempt.
+    #[error("no reply after {attempts} attempt(s) within {elapsed:?}")]
+    Timeout {
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent in all.
+        elapsed: Duration,
+    },
+    /// The replier, worker or broker answered with a non-OK status.
+    #[error("{0}")]
+    Status(Status),
+    /// The socket failed (bad endpoint, bind or connect error, libzmq error).
+    #[error("transport error: {0}")]
+    Transport(#[from] SocketError),
+    /// The request is larger than the configured limits; nothing was sent.
+    #[error("request too large: {size} bytes, limit {max}")]
+    TooLarge {
+        /// Payload bytes.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The stop token was triggered while waiting.
+    #[error("stopped while waiting for a reply")]
+    Stopped,
+    /// The operation does not fit this socket kind or mode.
+    #[error("{0}")]
+    Usage(&'static str),
+    /// The client's I/O task is gone.
+    #[error("client closed")]
+    Closed,
+}
+
+impl RequestError {
+    /// The status code this error corresponds to: the peer's code for
+    /// [`RequestError::Status`], `DEADLINE_EXCEEDED` for timeouts, and so on.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::Timeout { .. } => Code::DeadlineExceeded,
+            Self::Status(s) => s.code,
+            Self::Transport(_) | Self::Closed => Code::Unavailable,
+            Self::TooLarge { .. } => Code::ResourceExhausted,
+            Self::Stopped => Code::Cancelled,
+            Self::Usage(_) => Code::FailedPrecondition,
+        }
+    }
+}
+
+impl From<zmq::Error> for RequestError {
+    fn from(e: zmq::Error) -> Self {
+        Self::Transport(SocketError::Zmq(e))
+    }
+}
+
+/// Errors of the plugin's plain `send` / `recv` calls.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReqRepError {
+    /// A non-blocking call found nothing to do now.
+    #[error("operation would block")]
+    WouldBlock,
+    /// The plugin was used before `init` or after `finalize`.
+    #[error("plugin is not initialised")]
+    NotInitialised,
+    /// A received message was not a valid reqrep envelope (counted and
+    /// dropped; in REP mode it is answered INVALID_ARGUMENT).
+    #[error("malformed message: {0}")]
+    Malformed(#[from] DecodeError),
+    /// `send` and `recv` were called out of order for this socket kind.
+    #[error("{0}")]
+    Usage(&'static str),
+    /// A request-level failure (timeout, error status, ...).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+impl From<zmq::Error> for ReqRepError {
+    fn from(e: zmq::Error) -> Self {
+        if e == zmq::Error::EAGAIN {
+            Self::WouldBlock
+        } else {
+            Self::Request(e.into())
+        }
+    }
+}
+
+impl From<SocketError> for ReqRepError {
+    fn from(e: SocketError) -> Self {
+        Self::Request(RequestError::Transport(e))
+    }
+}
+
+/// Why a worker stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The socket could not be set up.
+    #[error(transparent)]
+    Transport(#[from] SocketError),
+    /// A handler thread could not be started.
+    #[error("cannot start a handler thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl From<zmq::Error> for WorkerError {
+    fn from(e: zmq::Error) -> Self {
+        Self::Transport(SocketError::Zmq(e))
+    }
+}

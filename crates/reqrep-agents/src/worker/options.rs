@@ -1,0 +1,68 @@
+//! Worker options.
+
+use std::time::Duration;
+
+use reqrep_core::socket::SocketOptions;
+use reqrep_core::{Limits, RetryPolicy};
+
+/// How a worker registers and stays alive. Every setter documents its default.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub(crate) credits: u32,
+    pub(crate) heartbeat: Duration,
+    pub(crate) liveness: u32,
+    pub(crate) reconnect: RetryPolicy,
+    pub(crate) limits: Limits,
+    pub(crate) socket: SocketOptions,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            credits: 1,
+            heartbeat: Duration::from_secs(1),
+            liveness: 3,
+            reconnect: RetryPolicy::default()
+                .max_attempts(u32::MAX)
+                .initial_backoff(Duration::from_millis(100))
+                .max_backoff(Duration::from_secs(5)),
+            limits: Limits::default(),
+            socket: SocketOptions::default(),
+        }
+    }
+}
+
+impl WorkerOptions {
+    /// Requests handled at once (announced to the broker in READY; the
+    /// blocking worker runs this many handler threads). Default: 1.
+    pub fn credits(mut self, credits: u32) -> Self {
+        self.credits = credits.max(1);
+        self
+    }
+
+    /// Heartbeat interval, announced in READY and used both ways. Default: 1 s.
+    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Missed intervals after which the broker is considered lost and the
+    /// worker reconnects. Default: 3.
+    pub fn liveness(mut self, liveness: u32) -> Self {
+        self.liveness = liveness.max(1);
+        self
+    }
+
+    /// Backoff between reconnects (attempts are unbounded). Default: 100 ms
+    /// doubling to 5 s, jitter 0.5.
+    pub fn reconnect(mut self, policy: RetryPolicy) -> Self {
+        self.reconnect = policy.max_attempts(u32::MAX);
+        self
+    }
+
+    /// Size limits for incoming requests. Default: [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
