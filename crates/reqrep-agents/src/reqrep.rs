@@ -26,7 +26,7 @@ use reqrep_core::socket::{self, Endpoint, SocketError, recv_frames, send_frames}
 use reqrep_core::{CorrelationId, Frame, Message, Request, Status, decode_body};
 use tracing::debug;
 
-use crate::client::requester::{Requester, poll_ms};
+use crate::client::requester::{Requester, poll_ms, readable};
 use crate::{
     ClientOptions, Plugin, PluginError, Reply, ReqRepError, RequestError, STOP_POLL_SLICE,
     StopToken,
@@ -243,7 +243,7 @@ impl ReqRep {
                 let until = Instant::now() + timeout;
                 let socket = requester.open()?;
                 let ready = if nonblocking {
-                    socket.poll(zmq::POLLIN, 0)? > 0
+                    readable(socket, 0)?
                 } else {
                     wait_readable(socket, until, &stop)?
                 };
@@ -510,7 +510,7 @@ fn wait_readable(
             return Ok(false);
         }
         let slice = until.saturating_duration_since(now).min(STOP_POLL_SLICE);
-        if socket.poll(zmq::POLLIN, poll_ms(slice))? > 0 {
+        if readable(socket, poll_ms(slice))? {
             return Ok(true);
         }
     }
@@ -522,7 +522,7 @@ fn wait_forever(socket: &zmq::Socket, stop: &StopToken) -> Result<(), ReqRepErro
         if stop.is_stopped() {
             return Err(RequestError::Stopped.into());
         }
-        if socket.poll(zmq::POLLIN, poll_ms(STOP_POLL_SLICE))? > 0 {
+        if readable(socket, poll_ms(STOP_POLL_SLICE))? {
             return Ok(());
         }
     }

@@ -20,11 +20,17 @@ const DEFAULT_FILTER: &str = "info";
 /// Calling it again, or after another subscriber was installed, does
 /// nothing. An invalid `RUST_LOG` falls back to `info` with a warning.
 pub fn init_tracing(format: LogFormat) {
+    init_tracing_with_default(format, DEFAULT_FILTER);
+}
+
+/// Like [`init_tracing`], with `default` as the filter when `RUST_LOG` is
+/// unset or invalid (a terminal tool may prefer `warn`).
+pub fn init_tracing_with_default(format: LogFormat, default: &str) {
     let (filter, invalid) = match std::env::var("RUST_LOG") {
-        Err(_) => (EnvFilter::new(DEFAULT_FILTER), None),
+        Err(_) => (EnvFilter::new(default), None),
         Ok(directives) => match EnvFilter::try_new(&directives) {
             Ok(filter) => (filter, None),
-            Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some((directives, e))),
+            Err(e) => (EnvFilter::new(default), Some((directives, e))),
         },
     };
     let builder = tracing_subscriber::fmt()
@@ -38,7 +44,7 @@ pub fn init_tracing(format: LogFormat) {
     if installed.is_ok()
         && let Some((directives, e)) = invalid
     {
-        tracing::warn!(rust_log = %directives, cause = %e, "invalid RUST_LOG; logging at info");
+        tracing::warn!(rust_log = %directives, cause = %e, default, "invalid RUST_LOG; using the default filter");
     }
 }
 

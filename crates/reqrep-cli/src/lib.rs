@@ -1,1 +1,126 @@
-//! reqrep-cli.
+//! # reqrep-cli
+//!
+//! The `reqrep` command-line tool: the logic behind its subcommands, with a
+//! thin `main` that parses arguments, sets up tracing and calls [`run`].
+//!
+//! | Subcommand | What it does |
+//! |---|---|
+//! | `reqrep request` | sends one request through a broker and prints the reply payload |
+//! | `reqrep worker` | runs an echo worker for a service until SIGINT or SIGTERM |
+//! | `reqrep services` | lists the services a broker knows, with workers, credits and queues |
+//! | `reqrep demo` | broker, echo workers and a client load in one process, with a latency report |
+//!
+//! ```sh
+//! cargo run --release --bin reqrep -- demo
+//! reqrep worker --broker tcp://127.0.0.1:5556 --service echo &
+//! reqrep request --broker tcp://127.0.0.1:5555 --service echo hello
+//! echo hello | reqrep request --broker tcp://127.0.0.1:5555 --service echo -
+//! reqrep services --broker tcp://127.0.0.1:5555
+//! ```
+//!
+//! ## Exit codes
+//!
+//! | Code | Meaning |
+//! |---|---|
+//! | 0 | Success: a reply was printed, a worker stopped after a signal, every demo request succeeded. |
+//! | 1 | A request failed: an error status from the broker or the worker (printed as `error: CODE: message`), a timeout, or demo requests that failed. |
+//! | 2 | Usage error: an unknown flag, a missing or invalid value, an invalid endpoint. |
+//! | 3 | A local failure: stdin or stdout unusable, a socket that cannot be set up, a demo broker that cannot start. |
+//!
+//! ## Layout
+//! - [`commands`]: one module per subcommand.
+//! - [`error`]: [`CliError`] and the exit code each error maps to.
+//! - [`table`]: aligned text tables.
+//! - [`latency`]: latency histograms and percentiles.
+//! - [`progress`]: the demo's progress bar.
+//! - [`signal`]: SIGINT/SIGTERM to a stop token.
+
+pub mod commands;
+pub mod error;
+pub mod latency;
+pub mod progress;
+pub mod signal;
+pub mod table;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use reqrep_broker::config::LogFormat;
+
+pub use error::{CliError, exit};
+
+/// Reliable ZeroMQ request-reply from the command line: send requests through
+/// a reqrep broker, run echo workers, list services, or run a self-contained
+/// load demo.
+#[derive(Debug, Parser)]
+#[command(
+    name = "reqrep",
+    version,
+    about,
+    long_about,
+    after_help = "Exit codes:\n  \
+                  0  success\n  \
+                  1  the request failed: an error status (printed as `error: CODE: message`) \
+                  or a timeout; failed demo requests\n  \
+                  2  usage error: invalid flags, values or endpoints\n  \
+                  3  local failure: stdin/stdout, sockets, signals, the demo broker"
+)]
+pub struct Cli {
+    /// How log lines on stderr are written (level from RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send one request through a broker and print the reply payload.
+    Request(commands::request::RequestArgs),
+    /// Run an echo worker for a service until SIGINT or SIGTERM.
+    Worker(commands::worker::WorkerArgs),
+    /// List the broker's services: workers, free credits, queue depth, in flight.
+    Services(commands::services::ServicesArgs),
+    /// Run a broker, echo workers and a client load in one process and report
+    /// throughput and latency percentiles.
+    Demo(commands::demo::DemoArgs),
+}
+
+/// Runs the parsed command line and returns the process exit code. Errors
+/// are printed to stderr as `error: ...`.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Request(args) => commands::request::run(&args),
+        Command::Worker(args) => commands::worker::run(&args),
+        Command::Services(args) => commands::services::run(&args),
+        Command::Demo(args) => commands::demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_exit_2_like_clap() {
+        let err = Cli::try_parse_from(["reqrep", "request", "--retries", "many"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(exit::USAGE));
+    }
+}

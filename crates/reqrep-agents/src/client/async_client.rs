@@ -242,7 +242,7 @@ impl Io {
                 self.dealer.as_poll_item(zmq::POLLIN),
                 self.wake.as_poll_item(zmq::POLLIN),
             ];
-            if zmq::poll(&mut items, 1000).is_err() {
+            if super::requester::poll_items(&mut items, 1000).is_err() {
                 return;
             }
             let (replies, woken) = (items[0].is_readable(), items[1].is_readable());

@@ -212,7 +212,7 @@ impl Requester {
             }
             let slice = until.saturating_duration_since(now).min(STOP_POLL_SLICE);
             let socket = self.open()?;
-            if socket.poll(zmq::POLLIN, poll_ms(slice))? == 0 {
+            if !readable(socket, poll_ms(slice))? {
                 continue;
             }
             let frames = recv_frames(socket, 0)?;
@@ -271,4 +271,23 @@ impl Requester {
 /// Whole milliseconds for `zmq::poll`, rounded up so short waits still wait.
 pub(crate) fn poll_ms(d: Duration) -> i64 {
     i64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// Whether `socket` became readable within `timeout_ms`. A signal arriving
+/// during the wait (`EINTR`) is not an error: it reads as "not yet", and the
+/// caller's loop looks at its stop token and waits again.
+pub(crate) fn readable(socket: &zmq::Socket, timeout_ms: i64) -> Result<bool, zmq::Error> {
+    match socket.poll(zmq::POLLIN, timeout_ms) {
+        Ok(n) => Ok(n > 0),
+        Err(zmq::Error::EINTR) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `zmq::poll` with `EINTR` read as a timeout (see [`readable`]).
+pub(crate) fn poll_items(items: &mut [zmq::PollItem<'_>], timeout_ms: i64) -> Result<(), zmq::Error> {
+    match zmq::poll(items, timeout_ms) {
+        Ok(_) | Err(zmq::Error::EINTR) => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -12,7 +12,7 @@ use reqrep_core::{Command, Frame, Message, Request, Status, decode};
 use tracing::{debug, info, warn};
 
 use super::WorkerOptions;
-use crate::client::requester::poll_ms;
+use crate::client::requester::{poll_items, poll_ms};
 use crate::{STOP_POLL_SLICE, StopToken, WorkerError};
 
 /// Where the core sends requests: the executor runs them and pushes encoded
@@ -150,7 +150,7 @@ impl Core<'_> {
                 dealer.as_poll_item(zmq::POLLIN),
                 self.results.as_poll_item(zmq::POLLIN),
             ];
-            zmq::poll(&mut items, poll_ms(wake.saturating_duration_since(now)))?;
+            poll_items(&mut items, poll_ms(wake.saturating_duration_since(now)))?;
             let (incoming, done) = (items[0].is_readable(), items[1].is_readable());
             if done {
                 loop {

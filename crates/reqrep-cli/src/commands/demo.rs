@@ -1,0 +1,455 @@
+//! `reqrep demo`: a broker, echo workers and a client load in one process,
+//! then a report of throughput and latency percentiles.
+//!
+//! The broker binds ephemeral loopback ports with metrics off, so the demo
+//! runs anywhere without configuration. The load is one [`AsyncClient`]
+//! (one DEALER socket) with `--in-flight` requests outstanding at any time.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use indicatif::ProgressBar;
+use reqrep_agents::{AsyncClient, ClientOptions, StopToken, Worker, WorkerError, WorkerOptions};
+use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
+use tracing::{debug, warn};
+
+use super::millis;
+use super::worker::echo;
+use crate::CliError;
+use crate::latency::{self, Latencies};
+use crate::progress::requests_bar;
+use crate::table::{Align, Style, Table, thousands};
+
+/// The service the demo's workers serve.
+pub const SERVICE: &str = "echo";
+/// How long the workers may take to register before the demo gives up.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between discovery queries while waiting for the workers.
+const REGISTER_POLL: Duration = Duration::from_millis(5);
+/// The error label for a reply whose payload is not the request's.
+const MISMATCH: &str = "PAYLOAD_MISMATCH";
+
+/// Arguments of `reqrep demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Requests to send in all.
+    #[arg(long, value_name = "N", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: u64,
+
+    /// Echo workers to start (each one a worker connection with its own
+    /// handler threads).
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub workers: u32,
+
+    /// Credits (concurrent requests) per worker.
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub credits: u32,
+
+    /// Requests outstanding at any time (at most the broker's queue bound,
+    /// 10000).
+    #[arg(long, value_name = "N", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub in_flight: u32,
+
+    /// Bytes in each request payload (echoed back and checked).
+    #[arg(long, value_name = "BYTES", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
+    pub payload_bytes: u32,
+
+    /// How long each request may wait for its reply, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout_ms: u64,
+}
+
+/// What one run produced.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Requests sent.
+    pub requests: u64,
+    /// Replies that were OK and carried the request's payload.
+    pub ok: u64,
+    /// Failed requests by status code name (`PAYLOAD_MISMATCH` for a wrong
+    /// echo).
+    pub errors: BTreeMap<String, u64>,
+    /// Latencies of the OK replies.
+    pub latencies: Latencies,
+    /// From the first request sent to the last reply received.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// Requests that did not get a correct reply.
+    pub fn failed(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    fn error(&mut self, code: &str) {
+        *self.errors.entry(code.to_owned()).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        for (code, n) in other.errors {
+            *self.errors.entry(code).or_default() += n;
+        }
+        self.latencies.merge(&other.latencies);
+    }
+
+    /// Replies per second over the whole run.
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.requests as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The report: counts, errors by code, elapsed time, throughput and
+    /// latency percentiles.
+    pub fn summary(&self) -> Table {
+        let mut table = Table::new(
+            Style::Boxed,
+            &[("metric", Align::Left), ("value", Align::Right)],
+        );
+        table.row(["requests".to_owned(), thousands(self.requests)]);
+        table.row(["replies OK".to_owned(), thousands(self.ok)]);
+        if self.errors.is_empty() {
+            table.row(["errors".to_owned(), "0".to_owned()]);
+        }
+        for (code, n) in &self.errors {
+            table.row([format!("errors {code}"), thousands(*n)]);
+        }
+        table.row([
+            "elapsed".to_owned(),
+            format!("{:.3} s", self.elapsed.as_secs_f64()),
+        ]);
+        table.row([
+            "throughput".to_owned(),
+            format!("{} req/s", thousands(self.throughput().round() as u64)),
+        ]);
+        for (name, p) in [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)] {
+            table.row([
+                format!("latency {name}"),
+                latency::format(self.latencies.percentile(p)),
+            ]);
+        }
+        table.row([
+            "latency max".to_owned(),
+            latency::format(self.latencies.max()),
+        ]);
+        table
+    }
+}
+
+/// Echo workers on threads of their own, stopped and joined on drop.
+struct EchoWorkers {
+    stop: StopToken,
+    threads: Vec<JoinHandle<Result<(), WorkerError>>>,
+}
+
+impl EchoWorkers {
+    fn start(backend: &str, count: u32, credits: u32) -> Result<Self, CliError> {
+        let mut workers = Self {
+            stop: StopToken::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..count {
+            let worker = Worker::new(backend, SERVICE, WorkerOptions::default().credits(credits))?;
+            let stop = workers.stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("reqrep-demo-worker-{i}"))
+                .spawn(move || {
+                    let stats = worker.run(echo(Duration::ZERO), &stop)?;
+                    debug!(worker = i, ?stats, "demo worker stopped");
+                    Ok(())
+                })
+                .map_err(|e| CliError::io("start a worker thread", e))?;
+            workers.threads.push(thread);
+        }
+        Ok(workers)
+    }
+
+    /// Stops every worker and waits for it; returns the first failure.
+    fn stop(mut self) -> Result<(), CliError> {
+        self.stop.stop();
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    if result.is_ok() {
+                        result = Err(e.into());
+                    }
+                }
+                Err(_) => {
+                    if result.is_ok() {
+                        result = Err(CliError::io(
+                            "run a worker",
+                            std::io::Error::other("worker thread panicked"),
+                        ));
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+impl Drop for EchoWorkers {
+    fn drop(&mut self) {
+        self.stop.stop();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits until the broker at `frontend` reports `workers` workers for
+/// [`SERVICE`], asking its discovery service.
+fn wait_for_workers(frontend: &str, workers: u32) -> Result<(), CliError> {
+    let until = Instant::now() + REGISTER_TIMEOUT;
+    loop {
+        let registered = reqrep_agents::services(frontend, Duration::from_secs(1))?
+            .services
+            .into_iter()
+            .find(|s| s.name == SERVICE)
+            .map_or(0, |s| s.workers);
+        if registered >= workers {
+            return Ok(());
+        }
+        if Instant::now() >= until {
+            return Err(CliError::io(
+                "start the demo workers",
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{registered} of {workers} registered within {} s",
+                        REGISTER_TIMEOUT.as_secs()
+                    ),
+                ),
+            ));
+        }
+        std::thread::sleep(REGISTER_POLL);
+    }
+}
+
+/// The demo broker: ephemeral loopback ports, metrics off.
+fn start_broker() -> Result<BrokerThread, CliError> {
+    let config = BrokerConfig {
+        frontend: vec!["tcp://127.0.0.1:*".into()],
+        backend: vec!["tcp://127.0.0.1:*".into()],
+        metrics_addr: None,
+        ..BrokerConfig::default()
+    };
+    Broker::bind(config)?
+        .spawn()
+        .map_err(|e| CliError::io("start the broker thread", e))
+}
+
+/// Sends `args.requests` requests through `frontend` with `args.in_flight`
+/// outstanding, counting on `bar`.
+fn load(frontend: &str, args: &DemoArgs, bar: &ProgressBar) -> Result<Outcome, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("reqrep-demo-client")
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("start the client runtime", e))?;
+    let options = ClientOptions::default()
+        .timeout(millis(args.timeout_ms))
+        .idempotent(true);
+    let client = AsyncClient::connect(frontend, SERVICE, options)?;
+    let payload: Arc<[u8]> = (0..args.payload_bytes)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let next = Arc::new(AtomicU64::new(0));
+    let total = args.requests;
+
+    runtime.block_on(async {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..u64::from(args.in_flight).min(total))
+            .map(|_| {
+                let (client, payload, next, bar) = (
+                    client.clone(),
+                    Arc::clone(&payload),
+                    Arc::clone(&next),
+                    bar.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut outcome = Outcome::default();
+                    while next.fetch_add(1, Ordering::Relaxed) < total {
+                        let sent = Instant::now();
+                        let result = client.request(payload.to_vec()).await;
+                        outcome.requests += 1;
+                        match result {
+                            Ok(reply) if echoes(&reply.payload, &payload) => {
+                                outcome.latencies.record(sent.elapsed());
+                                outcome.ok += 1;
+                            }
+                            Ok(_) => outcome.error(MISMATCH),
+                            Err(e) => outcome.error(e.code().name()),
+                        }
+                        bar.inc(1);
+                    }
+                    outcome
+                })
+            })
+            .collect();
+        let mut outcome = Outcome::default();
+        for task in tasks {
+            match task.await {
+                Ok(part) => outcome.merge(part),
+                Err(e) => warn!(cause = %e, "a load task failed"),
+            }
+        }
+        outcome.elapsed = started.elapsed();
+        Ok(outcome)
+    })
+}
+
+/// `1 request`, `20,000 requests`.
+fn plural(n: u64, noun: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {noun}{s}", thousands(n))
+}
+
+/// Whether `frames` carry exactly `payload` (in one or more frames).
+fn echoes(frames: &[reqrep_core::Frame], payload: &[u8]) -> bool {
+    let mut rest = payload;
+    for frame in frames {
+        let Some(tail) = rest.strip_prefix(&frame[..]) else {
+            return false;
+        };
+        rest = tail;
+    }
+    rest.is_empty()
+}
+
+/// Runs the demo and prints its summary on stdout.
+///
+/// # Errors
+/// [`CliError::RequestsFailed`] when any request failed (after the
+/// summary is printed); local failures starting the broker or workers.
+pub fn run(args: &DemoArgs) -> Result<(), CliError> {
+    let broker = start_broker()?;
+    let frontend = broker.frontend().to_owned();
+    let workers = EchoWorkers::start(broker.backend(), args.workers, args.credits)?;
+    wait_for_workers(&frontend, args.workers)?;
+
+    let bar = requests_bar(args.requests);
+    let outcome = load(&frontend, args, &bar);
+    bar.finish_and_clear();
+
+    // Workers leave first (DISCONNECT), then the broker drains an empty
+    // house and stops; the report comes last, after their log lines.
+    let stopped_workers = workers.stop();
+    let stopped_broker = broker.stop();
+    let outcome = outcome?;
+    stopped_workers?;
+    stopped_broker?;
+
+    let mut stdout = std::io::stdout().lock();
+    write!(
+        stdout,
+        "reqrep demo: {} of {} B, {} in flight, {} x {}\n{}",
+        plural(args.requests, "request"),
+        args.payload_bytes,
+        thousands(args.in_flight.into()),
+        plural(args.workers.into(), "echo worker"),
+        plural(args.credits.into(), "credit"),
+        outcome.summary()
+    )
+    .and_then(|()| stdout.flush())
+    .map_err(|e| CliError::io("write stdout", e))?;
+
+    match outcome.failed() {
+        0 => Ok(()),
+        failed => Err(CliError::RequestsFailed {
+            failed,
+            total: outcome.requests,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use reqrep_core::Frame;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    #[test]
+    fn defaults_run_the_documented_load() {
+        let cli = Cli::try_parse_from(["reqrep", "demo"]).unwrap();
+        let Command::Demo(args) = cli.command else {
+            panic!("not the demo command");
+        };
+        assert_eq!(args.requests, 20_000);
+        assert_eq!((args.workers, args.credits, args.in_flight), (4, 16, 128));
+        assert_eq!(args.payload_bytes, 64);
+        assert!(Cli::try_parse_from(["reqrep", "demo", "--requests", "0"]).is_err());
+        assert!(Cli::try_parse_from(["reqrep", "demo", "--in-flight", "0"]).is_err());
+    }
+
+    #[test]
+    fn counts_read_naturally() {
+        assert_eq!(plural(1, "echo worker"), "1 echo worker");
+        assert_eq!(plural(20_000, "request"), "20,000 requests");
+    }
+
+    #[test]
+    fn echoes_compare_across_frames() {
+        let frames = [Frame::from(&b"ab"[..]), Frame::from(&b"cd"[..])];
+        assert!(echoes(&frames, b"abcd"));
+        assert!(!echoes(&frames, b"abc"));
+        assert!(!echoes(&frames, b"abcde"));
+        assert!(echoes(&[], b""));
+        assert!(echoes(&[Frame::from(&b""[..])], b""));
+    }
+
+    #[test]
+    fn the_summary_lists_counts_errors_and_percentiles() {
+        let mut outcome = Outcome {
+            requests: 500,
+            ok: 497,
+            elapsed: Duration::from_millis(250),
+            ..Outcome::default()
+        };
+        outcome.error("DEADLINE_EXCEEDED");
+        outcome.error("DEADLINE_EXCEEDED");
+        outcome.error(MISMATCH);
+        outcome.latencies.record(Duration::from_micros(900));
+        let text = outcome.summary().to_string();
+        assert!(
+            text.contains("| replies OK               |         497 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| errors DEADLINE_EXCEEDED |           2 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| errors PAYLOAD_MISMATCH  |           1 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| throughput               | 2,000 req/s |"),
+            "{text}"
+        );
+        assert!(text.contains("latency p99.9"), "{text}");
+        assert_eq!(outcome.failed(), 3);
+    }
+}

@@ -1,0 +1,126 @@
+//! `reqrep worker`: an echo worker for one service, until SIGINT or SIGTERM.
+
+use std::time::Duration;
+
+use clap::Args;
+use reqrep_agents::{StopToken, Worker, WorkerOptions};
+use reqrep_core::{Frame, Request, Status};
+use tracing::info;
+
+use super::{DEFAULT_BACKEND, millis};
+use crate::CliError;
+use crate::signal::SignalStop;
+
+/// Arguments of `reqrep worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The broker's backend endpoint.
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_BACKEND)]
+    pub broker: String,
+
+    /// The service to serve.
+    #[arg(long)]
+    pub service: String,
+
+    /// Requests handled at once (announced to the broker; one handler thread
+    /// each).
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub credits: u32,
+
+    /// Milliseconds each request takes before its echo is sent, to simulate
+    /// work.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
+
+    /// Heartbeat interval announced to the broker, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub heartbeat_ms: u64,
+}
+
+impl WorkerArgs {
+    /// The worker options these arguments ask for.
+    pub fn options(&self) -> WorkerOptions {
+        WorkerOptions::default()
+            .credits(self.credits)
+            .heartbeat(millis(self.heartbeat_ms))
+    }
+}
+
+/// The echo handler: answers every request with its own payload, after
+/// `delay` (none when zero).
+pub fn echo(
+    delay: Duration,
+) -> impl Fn(&Request, Vec<Frame>) -> Result<Vec<Frame>, Status> + Send + Sync + 'static {
+    move |_request, payload| {
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        Ok(payload)
+    }
+}
+
+/// Serves `args.service` with the echo handler until SIGINT or SIGTERM.
+///
+/// # Errors
+/// An invalid endpoint, signal handlers or sockets that cannot be set up.
+pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
+    let stop = StopToken::new();
+    let _signals =
+        SignalStop::install(stop.clone()).map_err(|e| CliError::io("listen for signals", e))?;
+    let worker = Worker::new(&args.broker, &args.service, args.options())?;
+    info!(
+        broker = %args.broker,
+        service = %args.service,
+        credits = args.credits,
+        delay_ms = args.delay_ms,
+        "echo worker started"
+    );
+    let stats = worker.run(echo(millis(args.delay_ms)), &stop)?;
+    info!(
+        requests = stats.requests,
+        replies = stats.replies,
+        sessions = stats.sessions,
+        "echo worker stopped"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use reqrep_core::CorrelationId;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["reqrep", "worker", "--service", "echo"]).unwrap();
+        let Command::Worker(args) = cli.command else {
+            panic!("not the worker command");
+        };
+        assert_eq!(args.broker, DEFAULT_BACKEND);
+        assert_eq!(
+            (args.credits, args.delay_ms, args.heartbeat_ms),
+            (16, 0, 1000)
+        );
+        assert!(
+            Cli::try_parse_from(["reqrep", "worker", "--service", "e", "--credits", "0"]).is_err()
+        );
+    }
+
+    #[test]
+    fn echo_returns_the_payload() {
+        let handler = echo(Duration::ZERO);
+        let request = Request::new(CorrelationId::new(), "echo");
+        let reply = handler(
+            &request,
+            vec![Frame::from(&b"ping"[..]), Frame::from(&b"2"[..])],
+        )
+        .unwrap();
+        let bytes: Vec<&[u8]> = reply.iter().map(|f| &f[..]).collect();
+        assert_eq!(bytes, [&b"ping"[..], b"2"]);
+    }
+}

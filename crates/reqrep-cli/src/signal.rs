@@ -1,0 +1,88 @@
+//! SIGINT and SIGTERM, turned into a stopped [`StopToken`].
+//!
+//! The signals are received on a small runtime of its own and are blocked on
+//! the thread that installs the listener (and so on every thread it starts
+//! afterwards). A signal therefore never interrupts a blocking socket call in
+//! the code being stopped: it only stops the token, and that code winds down
+//! through its normal path (a worker sends DISCONNECT and joins its handler
+//! threads).
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use reqrep_agents::StopToken;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+
+/// Listens for SIGINT and SIGTERM and stops a token on the first one.
+/// Dropping it stops listening and restores the installing thread's signal
+/// mask; drop it on that thread.
+pub struct SignalStop {
+    runtime: Option<tokio::runtime::Runtime>,
+    previous_mask: Option<SigSet>,
+}
+
+impl std::fmt::Debug for SignalStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalStop").finish_non_exhaustive()
+    }
+}
+
+impl SignalStop {
+    /// Starts listening at once, so a signal arriving while the caller starts
+    /// up is not lost, and stops `stop` when SIGINT or SIGTERM arrives. Then
+    /// blocks both signals on the calling thread: install it before starting
+    /// the threads it is to stop.
+    ///
+    /// # Errors
+    /// When the runtime, the signal handlers or the signal mask cannot be
+    /// set up.
+    pub fn install(stop: StopToken) -> std::io::Result<Self> {
+        // The runtime's threads start here, before the mask below, so they
+        // are the ones left to receive the signals.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("reqrep-signals")
+            .enable_all()
+            .build()?;
+        let (mut interrupt, mut terminate) = {
+            let _entered = runtime.enter();
+            (
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            )
+        };
+        runtime.spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            info!(signal = name, "signal received; stopping");
+            stop.stop();
+        });
+
+        let mut stopping = SigSet::empty();
+        stopping.add(Signal::SIGINT);
+        stopping.add(Signal::SIGTERM);
+        let mut previous_mask = SigSet::empty();
+        pthread_sigmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&stopping),
+            Some(&mut previous_mask),
+        )
+        .map_err(std::io::Error::from)?;
+        Ok(Self {
+            runtime: Some(runtime),
+            previous_mask: Some(previous_mask),
+        })
+    }
+}
+
+impl Drop for SignalStop {
+    fn drop(&mut self) {
+        if let Some(mask) = self.previous_mask.take() {
+            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `reqrep demo` end to end: broker, workers and load in one process.
+
+mod common;
+
+use common::{reqrep, run};
+
+/// The value cell of the summary row named `metric`.
+fn summary_value(stdout: &str, metric: &str) -> Option<String> {
+    stdout.lines().find_map(|line| {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // "| metric | value |" splits into ["", metric, value, ""].
+        (cells.len() == 4 && cells[1] == metric).then(|| cells[2].to_owned())
+    })
+}
+
+#[test]
+fn a_short_demo_answers_every_request() {
+    let out = run(reqrep(&["demo", "--requests", "500"]), b"");
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let stdout = out.stdout_text();
+    assert_eq!(
+        summary_value(&stdout, "requests").as_deref(),
+        Some("500"),
+        "{stdout}"
+    );
+    assert_eq!(
+        summary_value(&stdout, "replies OK").as_deref(),
+        Some("500"),
+        "{stdout}"
+    );
+    assert_eq!(
+        summary_value(&stdout, "errors").as_deref(),
+        Some("0"),
+        "{stdout}"
+    );
+    for metric in [
+        "elapsed",
+        "throughput",
+        "latency p50",
+        "latency p99",
+        "latency p99.9",
+    ] {
+        assert!(
+            summary_value(&stdout, metric).is_some(),
+            "no {metric}: {stdout}"
+        );
+    }
+    assert!(
+        summary_value(&stdout, "throughput").is_some_and(|v| v.ends_with(" req/s")),
+        "{stdout}"
+    );
+    // Not a terminal: no progress bar, no escape sequences anywhere.
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
+    assert!(!out.stderr.contains('\r'), "{}", out.stderr);
+    // And the broker shut down cleanly.
+    assert!(out.stderr.contains("broker stopped"), "{}", out.describe());
+}
+
+#[test]
+fn the_demo_honours_its_load_settings() {
+    let out = run(
+        reqrep(&[
+            "demo",
+            "--requests",
+            "300",
+            "--workers",
+            "2",
+            "--credits",
+            "3",
+            "--in-flight",
+            "7",
+            "--payload-bytes",
+            "1000",
+        ]),
+        b"",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let stdout = out.stdout_text();
+    assert!(
+        stdout.starts_with(
+            "reqrep demo: 300 requests of 1000 B, 7 in flight, 2 echo workers x 3 credits"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        summary_value(&stdout, "replies OK").as_deref(),
+        Some("300"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,105 @@
+//! `reqrep request` and `reqrep worker` as processes, against an in-process
+//! broker on ephemeral ports.
+
+mod common;
+
+use common::{broker, reqrep, run, wait_for_workers, worker};
+
+#[test]
+fn a_request_is_echoed_by_a_worker_process() {
+    let broker = broker();
+    let mut echo = worker(&broker, "echo", 2);
+    wait_for_workers(&broker, "echo", 1, &echo);
+
+    let out = run(
+        reqrep(&[
+            "request",
+            "--broker",
+            broker.frontend(),
+            "--service",
+            "echo",
+            "hello",
+        ]),
+        b"",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout, b"hello", "{}", out.describe());
+
+    // `-` sends stdin as it is, bytes that are not text included.
+    let payload = b"line one\nline two\n\x00\xff\xfe".to_vec();
+    let out = run(
+        reqrep(&[
+            "request",
+            "--broker",
+            broker.frontend(),
+            "--service",
+            "echo",
+            "--idempotent",
+            "-",
+        ]),
+        &payload,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout, payload, "{}", out.describe());
+
+    // The worker stops cleanly on SIGTERM.
+    assert_eq!(echo.terminate(), Some(0), "{}", echo.stderr());
+    assert!(
+        echo.stderr().contains("echo worker stopped"),
+        "{}",
+        echo.stderr()
+    );
+}
+
+#[test]
+fn fail_fast_without_a_worker_is_unavailable() {
+    let broker = broker();
+    let out = run(
+        reqrep(&[
+            "request",
+            "--broker",
+            broker.frontend(),
+            "--service",
+            "nobody-home",
+            "--fail-fast",
+            "--retries",
+            "1",
+            "ping",
+        ]),
+        b"",
+    );
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+    assert!(
+        out.stderr.contains("error: UNAVAILABLE"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn no_worker_within_the_timeout_is_deadline_exceeded() {
+    let broker = broker();
+    let out = run(
+        reqrep(&[
+            "request",
+            "--broker",
+            broker.frontend(),
+            "--service",
+            "nobody-home",
+            "--timeout-ms",
+            "300",
+            "--retries",
+            "1",
+            "ping",
+        ]),
+        b"",
+    );
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+    assert!(
+        out.stderr.contains("error: DEADLINE_EXCEEDED"),
+        "{}",
+        out.describe()
+    );
+}
