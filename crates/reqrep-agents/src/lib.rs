@@ -1,11 +1,32 @@
 //! # reqrep-agents
 //!
-//! The agent runtime and the request-reply plugins of reqrep.
+//! The agent runtime and the request-reply plugins of reqrep: agents with a
+//! `setup / execute / on_stop / on_close` lifecycle run by an
+//! [`Orchestrator`](runtime::Orchestrator) in threads, tokio tasks or child
+//! processes; the [`ReqRep`] plugin (REQ/REP with timeouts, retries, socket
+//! reset and correlation checks); brokered [`Client`] / [`Worker`], async
+//! [`AsyncClient`] / [`AsyncWorker`]; and [`BrokerAgent`].
+//!
+//! ```no_run
+//! use reqrep_agents::{Client, ClientOptions};
+//!
+//! let mut client = Client::connect("tcp://127.0.0.1:5555", "echo", ClientOptions::default())?;
+//! let reply = client.request(b"hello")?;
+//! assert_eq!(reply.body(), b"hello");
+//! # Ok::<(), reqrep_agents::RequestError>(())
+//! ```
 //!
 //! ## Layout
-//! - `stop`: [`StopToken`], cooperative stopping.
-//! - `plugin`: the [`Plugin`] trait.
+//! - [`runtime`]: agents, looping and periodic agents, typed config,
+//!   the orchestrator, execution modes, restart policy, status events.
+//! - `plugin`: the [`Plugin`] trait; `stop`: [`StopToken`].
+//! - `reqrep`: the [`ReqRep`] plugin.
+//! - `client`: [`Client`], [`AsyncClient`], [`services`] (discovery).
+//! - `worker`: [`Worker`], [`AsyncWorker`].
+//! - `broker_agent`: [`BrokerAgent`].
+//! - `error`: [`RequestError`], [`ReqRepError`], [`WorkerError`].
 
+mod broker_agent;
 mod client;
 mod error;
 mod plugin;
@@ -14,6 +35,7 @@ pub mod runtime;
 mod stop;
 mod worker;
 
+pub use broker_agent::{BrokerAgent, BrokerEndpoints};
 pub use client::{AsyncClient, Client, ClientOptions, Reply, services};
 pub use error::{ReqRepError, RequestError, WorkerError};
 pub use plugin::{Plugin, PluginError};

@@ -1,24 +1,4 @@
-//! The `ReqRep` plugin: the plain request-reply socket of an agent, made
-//! reliable.
-//!
-//! ```no_run
-//! use reqrep_agents::{Plugin, ReqRep, SocketKind, StopToken};
-//!
-//! let mut zmq = ReqRep::new("tcp://localhost:5555", SocketKind::Req);
-//! zmq.init(&StopToken::new())?;
-//! let reply = zmq.request(b"Hello, Server!")?;
-//! println!("{}", String::from_utf8_lossy(reply.body()));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! - `SocketKind::Req` connects and `SocketKind::Rep` binds (override with
-//!   [`ReqRep::bind`]).
-//! - Enveloped mode (the default) speaks the reqrep protocol: every request
-//!   carries a correlation id and a deadline, [`ReqRep::request`] times out,
-//!   retries with jittered backoff and replaces the REQ socket after a lost
-//!   reply (so it never wedges), and error statuses come back as typed errors.
-//! - Raw mode ([`ReqRep::raw`]) exchanges bare single-frame bytes with peers
-//!   that speak no envelope, such as a plain pyzmq REQ or REP socket.
+//! The `ReqRep` plugin.
 
 use std::time::Instant;
 
@@ -57,7 +37,27 @@ impl IncomingRequest {
     }
 }
 
-/// The request-reply plugin. See the [module docs](self).
+/// The `ReqRep` plugin: the plain request-reply socket of an agent, made
+/// reliable.
+///
+/// ```no_run
+/// use reqrep_agents::{Plugin, ReqRep, SocketKind, StopToken};
+///
+/// let mut zmq = ReqRep::new("tcp://localhost:5555", SocketKind::Req);
+/// zmq.init(&StopToken::new())?;
+/// let reply = zmq.request(b"Hello, Server!")?;
+/// println!("{}", String::from_utf8_lossy(reply.body()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// - `SocketKind::Req` connects and `SocketKind::Rep` binds (override with
+///   [`ReqRep::bind`]).
+/// - Enveloped mode (the default) speaks the reqrep protocol: every request
+///   carries a correlation id and a deadline, [`ReqRep::request`] times out,
+///   retries with jittered backoff and replaces the REQ socket after a lost
+///   reply (so it never wedges), and error statuses come back as typed errors.
+/// - Raw mode ([`ReqRep::raw`]) exchanges bare single-frame bytes with peers
+///   that speak no envelope, such as a plain pyzmq REQ or REP socket.
 pub struct ReqRep {
     endpoint: String,
     kind: SocketKind,

@@ -285,7 +285,10 @@ pub(crate) fn readable(socket: &zmq::Socket, timeout_ms: i64) -> Result<bool, zm
 }
 
 /// `zmq::poll` with `EINTR` read as a timeout (see [`readable`]).
-pub(crate) fn poll_items(items: &mut [zmq::PollItem<'_>], timeout_ms: i64) -> Result<(), zmq::Error> {
+pub(crate) fn poll_items(
+    items: &mut [zmq::PollItem<'_>],
+    timeout_ms: i64,
+) -> Result<(), zmq::Error> {
     match zmq::poll(items, timeout_ms) {
         Ok(_) | Err(zmq::Error::EINTR) => Ok(()),
         Err(e) => Err(e),

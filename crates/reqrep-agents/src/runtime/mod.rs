@@ -1,1 +1,123 @@
-//! The agent runtime (being written).
+//! The agent runtime: agents with a lifecycle, run by an orchestrator as
+//! threads, tokio blocking tasks or child processes.
+//!
+//! An [`Agent`] has hooks `setup`, `execute`, `on_stop` and `on_close`, and
+//! declares [`Plugin`](crate::Plugin)s that the runtime initialises before
+//! `setup` and finalises after `on_close`. [`LoopingAgent`] (a `cycle` run up
+//! to a `limit`) and [`PeriodicAgent`] (a `runner` on a [`Schedule`]) become
+//! agents through the [`Looping`] and [`Periodic`] adapters. Configuration is
+//! typed ([`AgentConfig`]) and checked before start against a
+//! [`ValidationPolicy`].
+//!
+//! The [`Orchestrator`] registers agents under unique names and runs them:
+//! dependencies first, each within its start timeout; stops them dependents
+//! first, each within its stop timeout or by force; restarts failed ones per
+//! [`RestartPolicy`]; records [`StatusEvent`]s (also live, through
+//! [`Orchestrator::subscribe`]); and returns a [`TerminationStatus`] per
+//! agent in its [`RunReport`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use reqrep_agents::runtime::{
+//!     AgentConfig, AgentContext, AgentError, AgentOptions, EventKind, Orchestrator,
+//!     OrchestratorOptions, Periodic, PeriodicAgent, PeriodicConfig, RunMode, TerminationStatus,
+//! };
+//!
+//! struct Ping;
+//!
+//! impl PeriodicAgent for Ping {
+//!     fn runner(&mut self, _ctx: &AgentContext) -> Result<(), AgentError> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let config = PeriodicConfig::default().with(|c| c.interval = Duration::from_millis(5));
+//! let mut orchestrator = Orchestrator::new(OrchestratorOptions::default().run_mode(RunMode::Daemon));
+//! orchestrator.register("ping", Periodic::new(Ping, config), AgentOptions::default())?;
+//! let events = orchestrator.subscribe();
+//! let shutdown = orchestrator.shutdown_handle();
+//! let run = std::thread::spawn(move || orchestrator.run());
+//!
+//! // Stop once the agent is up.
+//! while events.recv_timeout(Duration::from_secs(5)).expect("an event").kind != EventKind::Ready {}
+//! shutdown.stop();
+//! let report = run.join().expect("no panic")?;
+//! assert_eq!(report.status("ping"), Some(TerminationStatus::Success));
+//! # Ok::<(), reqrep_agents::runtime::OrchestratorError>(())
+//! ```
+//!
+//! ## Execution modes
+//! - [`ExecutionMode::Thread`]: a thread per agent; panics are caught
+//!   (`Critical`) and `on_close` and the plugins' `finalize` still run.
+//! - [`ExecutionMode::Task`]: the same blocking hooks on a tokio runtime's
+//!   blocking pool (`spawn_blocking`). Agents stay blocking code (their
+//!   sockets are blocking); an async hook trait would only wrap them.
+//! - [`ExecutionMode::Process`]: the orchestrator re-executes the current
+//!   program with `REQREP_AGENT_CHILD=<name>`; there, [`Orchestrator::run`]
+//!   runs only that agent and exits with the code of its status
+//!   ([`TerminationStatus::exit_code`]). The child's stdin is its stop
+//!   signal (a `stop` line, or end of file when the orchestrator goes away);
+//!   its stdout carries events to the orchestrator, which forwards all other
+//!   output. A crash stays in the child.
+//!
+//! ## Forced stops
+//! An agent that does not end within its stop timeout is `Critical`. A
+//! thread or blocking task cannot be killed safely: it is abandoned (left
+//! running, detached) and not restarted, since it still owns the agent. A
+//! child process is killed, and may be restarted.
+//!
+//! ## Layout
+//! - `agent`: [`Agent`].
+//! - `context`: [`AgentContext`].
+//! - `error`: [`AgentError`], [`OrchestratorError`].
+//! - `config`: [`AgentConfig`], [`ConfigIssue`], [`Severity`], [`ValidationPolicy`].
+//! - `looping`, `periodic`: the looping and periodic agents and adapters.
+//! - `schedule`: [`Schedule`], the periodic timing (pure).
+//! - `status`, `event`: [`TerminationStatus`], [`StatusEvent`], [`EventKind`].
+//! - `options`, `restart`: [`AgentOptions`], [`OrchestratorOptions`], [`RestartPolicy`].
+//! - `orchestrator`, `shutdown`, `report`: [`Orchestrator`], [`ShutdownHandle`], [`RunReport`].
+//! - `graph`, `supervision`, `plan`: dependency order and the supervision
+//!   state machines (no threads, no clock).
+//! - `driver`, `recorder`: the loop that carries out the plan, and the event record.
+//! - `lifecycle`, `attempt`: running the hooks in a thread or task.
+//! - `process`, `child`, `child_wire`: both sides of a child-process agent.
+
+mod agent;
+mod attempt;
+mod child;
+mod child_wire;
+mod config;
+mod context;
+mod driver;
+mod error;
+mod event;
+mod graph;
+mod lifecycle;
+mod looping;
+mod options;
+mod orchestrator;
+mod periodic;
+mod plan;
+mod process;
+mod recorder;
+mod report;
+mod restart;
+mod schedule;
+mod shutdown;
+mod status;
+mod supervision;
+
+pub use agent::Agent;
+pub use config::{AgentConfig, ConfigIssue, Severity, ValidationPolicy, Verdict};
+pub use context::AgentContext;
+pub use error::{AgentError, OrchestratorError};
+pub use event::{EventKind, StatusEvent};
+pub use looping::{LoopConfig, Looping, LoopingAgent};
+pub use options::{AgentOptions, ExecutionMode, OrchestratorOptions, RunMode};
+pub use orchestrator::Orchestrator;
+pub use periodic::{Periodic, PeriodicAgent, PeriodicConfig};
+pub use report::RunReport;
+pub use restart::RestartPolicy;
+pub use schedule::Schedule;
+pub use shutdown::ShutdownHandle;
+pub use status::{EXIT_CRITICAL, EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING, TerminationStatus};

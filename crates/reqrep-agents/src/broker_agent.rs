@@ -1,0 +1,63 @@
+//! [`BrokerAgent`]: an agent that hosts a broker in-process, so an
+//! orchestrated application can run its own broker next to its workers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqrep_broker::{Broker, BrokerConfig};
+
+use crate::runtime::{Agent, AgentContext, AgentError};
+
+/// The endpoints a [`BrokerAgent`] bound, with wildcard ports resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerEndpoints {
+    /// Where clients connect.
+    pub frontend: Vec<String>,
+    /// Where workers connect.
+    pub backend: Vec<String>,
+}
+
+/// Runs a broker for the life of the agent: binds in `execute` (a bind
+/// failure fails the agent with that cause), serves until the agent is
+/// stopped, then drains and returns.
+pub struct BrokerAgent {
+    config: BrokerConfig,
+    endpoints: Arc<Mutex<Option<BrokerEndpoints>>>,
+}
+
+impl BrokerAgent {
+    /// An agent running a broker with `config`.
+    pub fn new(config: BrokerConfig) -> Self {
+        Self {
+            config,
+            endpoints: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A handle that reports the bound endpoints once the broker is up
+    /// (useful with `tcp://127.0.0.1:*`).
+    pub fn endpoints(&self) -> Arc<Mutex<Option<BrokerEndpoints>>> {
+        Arc::clone(&self.endpoints)
+    }
+}
+
+impl Agent for BrokerAgent {
+    fn execute(&mut self, ctx: &AgentContext) -> Result<(), AgentError> {
+        let broker = Broker::bind(self.config.clone()).map_err(AgentError::fatal)?;
+        let bound = BrokerEndpoints {
+            frontend: broker.frontend_endpoints().to_vec(),
+            backend: broker.backend_endpoints().to_vec(),
+        };
+        *self
+            .endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bound);
+        let shutdown = broker.shutdown_handle();
+        let stop = ctx.stop_token().clone();
+        let running = broker.spawn().map_err(AgentError::fatal)?;
+        // The agent's thread waits for its stop, then drains the broker.
+        while !stop.wait_timeout(Duration::from_secs(3600)) {}
+        shutdown.shutdown();
+        running.stop().map(|_| ()).map_err(AgentError::fatal)
+    }
+}

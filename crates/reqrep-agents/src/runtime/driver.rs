@@ -1,0 +1,227 @@
+//! The orchestrator's I/O loop: feeds the [`Plan`] with the clock and with
+//! what attempts report, and carries out its actions (launching threads,
+//! tasks and child processes, stopping and forcing them, recording events).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Instant;
+
+use super::attempt::{self, Attempt, Launch, Message};
+use super::plan::{Action, Plan};
+use super::process::ChildProcess;
+use super::recorder::Recorder;
+use super::supervision::Command;
+use super::{
+    Agent, AgentOptions, EventKind, ExecutionMode, RunReport, ShutdownHandle, StatusEvent,
+    TerminationStatus, Verdict,
+};
+
+/// One registered agent, as the driver holds it.
+pub(crate) struct Registration {
+    /// The unique name.
+    pub(crate) name: Arc<str>,
+    /// The agent; absent while an in-process attempt runs it (or after one
+    /// was abandoned).
+    pub(crate) agent: Option<Box<dyn Agent>>,
+    /// How it runs.
+    pub(crate) options: AgentOptions,
+}
+
+/// A launched attempt and its number.
+struct Running {
+    attempt: u32,
+    handle: Attempt,
+}
+
+/// The loop state.
+pub(crate) struct Driver {
+    agents: Vec<Registration>,
+    running: Vec<Option<Running>>,
+    /// Given to attempts and to the shutdown handle.
+    inbox: Sender<Message>,
+    messages: Receiver<Message>,
+    recorder: Recorder,
+    /// Runs `Task` agents.
+    tokio: Option<tokio::runtime::Handle>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        agents: Vec<Registration>,
+        recorder: Recorder,
+        tokio: Option<tokio::runtime::Handle>,
+    ) -> Self {
+        let (inbox, messages) = mpsc::channel();
+        let running = agents.iter().map(|_| None).collect();
+        Self {
+            agents,
+            running,
+            inbox,
+            messages,
+            recorder,
+            tokio,
+        }
+    }
+
+    /// Runs `plan` to its end.
+    pub(crate) fn run(mut self, mut plan: Plan, shutdown: &ShutdownHandle) -> RunReport {
+        let mut queue = VecDeque::new();
+        for (index, registration) in self.agents.iter().enumerate() {
+            let issues = registration
+                .agent
+                .as_ref()
+                .map(|agent| agent.validate())
+                .unwrap_or_default();
+            match registration.options.validation.check(&issues) {
+                Verdict::Abort(status) => {
+                    let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
+                    let cause = format!("invalid configuration: {}", list.join("; "));
+                    queue.extend(plan.reject(index, cause, status));
+                }
+                _ => {
+                    for issue in issues {
+                        queue.extend(plan.warn(index, format!("configuration {issue}")));
+                    }
+                }
+            }
+        }
+        let inbox = self.inbox.clone();
+        let stopped_before = shutdown.attach(Box::new(move || {
+            let _ = inbox.send(Message::Shutdown);
+        }));
+        if stopped_before {
+            queue.extend(plan.shutdown(Instant::now()));
+        }
+        queue.extend(plan.tick(Instant::now()));
+
+        loop {
+            while let Some(action) = queue.pop_front() {
+                self.perform(action, &mut plan, &mut queue);
+            }
+            if plan.finished() {
+                break;
+            }
+            let message = match plan.next_deadline() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    self.messages.recv_timeout(wait).ok()
+                }
+                // The driver holds a sender: this waits for the next message.
+                None => self.messages.recv().ok(),
+            };
+            let now = Instant::now();
+            let actions = match message {
+                Some(Message::Event {
+                    agent,
+                    attempt,
+                    kind,
+                }) => plan.on_event(now, agent, attempt, kind),
+                Some(Message::Done {
+                    agent,
+                    attempt,
+                    status,
+                    returned,
+                }) => {
+                    self.reclaim(agent, attempt, returned);
+                    plan.on_done(now, agent, attempt, status)
+                }
+                Some(Message::Shutdown) => plan.shutdown(now),
+                None => plan.tick(now),
+            };
+            queue.extend(actions);
+        }
+        shutdown.detach();
+
+        let statuses = self
+            .agents
+            .iter()
+            .map(|r| r.name.clone())
+            .zip(plan.statuses())
+            .collect();
+        let (events, dropped) = self.recorder.finish();
+        RunReport::new(statuses, events, dropped)
+    }
+
+    fn perform(&mut self, action: Action, plan: &mut Plan, queue: &mut VecDeque<Action>) {
+        let index = action.agent;
+        match action.command {
+            Command::Emit(kind) => {
+                let event = StatusEvent::now(self.agents[index].name.clone(), kind);
+                self.recorder.record(event);
+            }
+            Command::Launch { attempt } => match self.launch(index, attempt) {
+                Ok(handle) => self.running[index] = Some(Running { attempt, handle }),
+                Err(cause) => {
+                    let now = Instant::now();
+                    queue.extend(plan.on_event(now, index, attempt, EventKind::Failed(cause)));
+                    queue.extend(plan.on_done(now, index, attempt, TerminationStatus::Error));
+                }
+            },
+            Command::SignalStop { attempt } => {
+                if let Some(running) = self.running[index].as_mut()
+                    && running.attempt == attempt
+                {
+                    running.handle.signal_stop();
+                }
+            }
+            Command::Force { attempt } => {
+                if self.running[index]
+                    .as_ref()
+                    .is_some_and(|r| r.attempt == attempt)
+                    && let Some(running) = self.running[index].take()
+                {
+                    let _span =
+                        tracing::error_span!("agent", name = %self.agents[index].name).entered();
+                    running.handle.force();
+                }
+            }
+        }
+    }
+
+    fn launch(&mut self, index: usize, attempt: u32) -> Result<Attempt, String> {
+        let registration = &mut self.agents[index];
+        let launch = Launch {
+            agent: index,
+            name: registration.name.clone(),
+            attempt,
+            heartbeat_interval: registration.options.heartbeat_interval,
+            inbox: self.inbox.clone(),
+        };
+        match registration.options.mode {
+            ExecutionMode::Process => ChildProcess::spawn(&launch)
+                .map(Attempt::Child)
+                .map_err(|err| format!("cannot start the child process: {err}")),
+            mode => {
+                let agent = registration
+                    .agent
+                    .take()
+                    .ok_or("the agent is gone: an earlier attempt was abandoned")?;
+                if mode == ExecutionMode::Task {
+                    let Some(runtime) = self.tokio.as_ref() else {
+                        registration.agent = Some(agent);
+                        return Err("no tokio runtime to run the task on".into());
+                    };
+                    return Ok(attempt::spawn_task(agent, launch, runtime));
+                }
+                attempt::spawn_thread(agent, launch).map_err(|(cause, agent)| {
+                    registration.agent = Some(agent);
+                    cause
+                })
+            }
+        }
+    }
+
+    /// Takes back what an ended attempt returns.
+    fn reclaim(&mut self, index: usize, attempt: u32, returned: Option<Box<dyn Agent>>) {
+        if let Some(agent) = returned {
+            self.agents[index].agent = Some(agent);
+        }
+        if self.running[index]
+            .as_ref()
+            .is_some_and(|r| r.attempt == attempt)
+        {
+            self.running[index] = None;
+        }
+    }
+}

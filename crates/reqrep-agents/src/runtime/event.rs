@@ -1,0 +1,99 @@
+//! Status events: what the orchestrator records about each agent
+//! ([`StatusEvent`], [`EventKind`]).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::TerminationStatus;
+
+/// What happened to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// An attempt was launched (1 for the first run, +1 per restart).
+    Started {
+        /// The attempt number, from 1.
+        attempt: u32,
+    },
+    /// Its plugins are initialised and `setup` returned: dependents may start.
+    Ready,
+    /// The agent is alive (looping and periodic agents send one per cycle,
+    /// rate-limited by [`AgentOptions::heartbeat_interval`](super::AgentOptions::heartbeat_interval)).
+    Heartbeat,
+    /// Something is off but the agent goes on (a configuration warning, a
+    /// recoverable error).
+    Warning(String),
+    /// The orchestrator asked the agent to stop.
+    StopRequested,
+    /// The cause of a failure (a hook error, a plugin that could not
+    /// initialise, a panic, a crashed child process, a timeout).
+    Failed(String),
+    /// The agent did not stop within its stop timeout: its thread was
+    /// abandoned or its process killed.
+    ForcedStop,
+    /// An attempt ended (after `on_close` and the plugins' `finalize`) with
+    /// this status.
+    Closed(TerminationStatus),
+    /// A failed agent will be started again after `delay`.
+    Restarting {
+        /// The number of the coming attempt.
+        attempt: u32,
+        /// How long the orchestrator waits first.
+        delay: Duration,
+    },
+    /// The agent is done for good, with its final status. Always the last
+    /// event of an agent.
+    Terminated(TerminationStatus),
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Started { attempt } => write!(f, "started (attempt {attempt})"),
+            Self::Ready => f.write_str("ready"),
+            Self::Heartbeat => f.write_str("heartbeat"),
+            Self::Warning(message) => write!(f, "warning: {message}"),
+            Self::StopRequested => f.write_str("stop requested"),
+            Self::Failed(cause) => write!(f, "failed: {cause}"),
+            Self::ForcedStop => f.write_str("forced stop"),
+            Self::Closed(status) => write!(f, "closed ({status})"),
+            Self::Restarting { attempt, delay } => {
+                write!(f, "restarting (attempt {attempt} in {delay:?})")
+            }
+            Self::Terminated(status) => write!(f, "terminated ({status})"),
+        }
+    }
+}
+
+/// One recorded event with its agent and time.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StatusEvent {
+    /// The agent's registered name.
+    pub agent: Arc<str>,
+    /// Wall-clock time, for logs and people.
+    pub time: SystemTime,
+    /// Monotonic time, for ordering and measuring.
+    pub at: Instant,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl StatusEvent {
+    /// An event stamped now.
+    pub fn now(agent: Arc<str>, kind: EventKind) -> Self {
+        Self {
+            agent,
+            time: SystemTime::now(),
+            at: Instant::now(),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for StatusEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.agent, self.kind)
+    }
+}
