@@ -71,6 +71,28 @@ fn blocking_client_and_worker_through_the_broker() {
 }
 
 #[test]
+fn inline_worker_answers_on_its_socket_thread() {
+    let broker = broker();
+    let stop = StopToken::new();
+    let worker = echo_worker(
+        broker.backend(),
+        WorkerOptions::default().credits(4).inline(true),
+        &stop,
+    );
+    wait_for_workers(broker.frontend(), "echo", 1);
+    let mut client =
+        Client::connect(broker.frontend(), "echo", ClientOptions::default()).expect("client");
+    for i in 0..50 {
+        let reply = client
+            .request(format!("inline {i}").as_bytes())
+            .expect("reply");
+        assert_eq!(reply.body(), format!("inline {i}").as_bytes());
+    }
+    stop.stop();
+    worker.join().expect("worker");
+}
+
+#[test]
 fn handler_errors_and_missing_services_are_typed() {
     let broker = broker();
     let stop = StopToken::new();

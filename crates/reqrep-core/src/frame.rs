@@ -190,7 +190,7 @@ impl Message {
 
     fn encode_body_into(self, frames: &mut Vec<Frame>) {
         frames.push(Frame::from(PROTOCOL_TAG));
-        frames.push(Frame::from(self.command.to_pb().encode_to_vec()));
+        frames.push(Frame::from(self.command.into_pb().encode_to_vec()));
         frames.extend(self.payload);
     }
 }

@@ -209,36 +209,42 @@ impl Command {
 
     /// The protobuf header for this command.
     pub fn to_pb(&self) -> pb::Header {
+        self.clone().into_pb()
+    }
+
+    /// The protobuf header for this command, moving the fields (no copies:
+    /// this is what encoding uses).
+    pub fn into_pb(self) -> pb::Header {
         let mut h = pb::Header::default();
         match self {
             Self::Request(r) => {
                 h.kind = pb::Kind::Request as i32;
                 h.correlation_id = r.id.as_bytes().to_vec();
-                h.service.clone_from(&r.service);
+                h.service = r.service;
                 h.timeout_ms = r.timeout.map_or(0, duration_to_wire_ms);
                 h.attempt = r.attempt;
                 h.idempotent = r.idempotent;
                 h.fail_fast = r.fail_fast;
-                h.metadata.clone_from(&r.metadata);
-                h.route.clone_from(&r.route);
+                h.metadata = r.metadata;
+                h.route = r.route;
             }
             Self::Reply(r) => {
                 h.kind = pb::Kind::Reply as i32;
                 h.correlation_id = r.id.as_bytes().to_vec();
-                h.status = r.status.clone().into_pb();
-                h.metadata.clone_from(&r.metadata);
-                h.route.clone_from(&r.route);
+                h.status = r.status.into_pb();
+                h.metadata = r.metadata;
+                h.route = r.route;
             }
             Self::Ready(r) => {
                 h.kind = pb::Kind::Ready as i32;
-                h.service.clone_from(&r.service);
+                h.service = r.service;
                 h.credits = r.credits;
                 h.heartbeat_ms = r.heartbeat.map_or(0, duration_to_wire_ms);
             }
             Self::Heartbeat => h.kind = pb::Kind::Heartbeat as i32,
             Self::Disconnect(d) => {
                 h.kind = pb::Kind::Disconnect as i32;
-                h.status = d.reason.clone().and_then(Status::into_pb);
+                h.status = d.reason.and_then(Status::into_pb);
             }
         }
         h

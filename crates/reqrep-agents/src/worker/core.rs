@@ -18,8 +18,14 @@ use crate::{STOP_POLL_SLICE, StopToken, WorkerError};
 /// Where the core sends requests: the executor runs them and pushes encoded
 /// replies to the core's inproc results socket.
 pub(crate) trait Executor {
-    /// Runs `request` eventually; its reply goes to the results socket.
-    fn execute(&mut self, request: Request, payload: Vec<Frame>, deadline: Instant);
+    /// Runs `request`: either at once, returning the encoded reply for the
+    /// core to send, or later, pushing the reply to the results socket.
+    fn execute(
+        &mut self,
+        request: Request,
+        payload: Vec<Frame>,
+        deadline: Instant,
+    ) -> Option<Vec<Frame>>;
 }
 
 /// Counters of a worker's life.
@@ -189,7 +195,13 @@ impl Core<'_> {
                     Command::Request(request) => {
                         stats.requests += 1;
                         let budget = request.timeout.unwrap_or(Duration::from_secs(30));
-                        executor.execute(request, message.payload, now + budget);
+                        if let Some(reply) =
+                            executor.execute(request, message.payload, now + budget)
+                        {
+                            send_frames(&dealer, reply, 0)?;
+                            stats.replies += 1;
+                            next_beat = Instant::now() + hb;
+                        }
                     }
                     Command::Disconnect(d) => {
                         info!(reason = ?d.reason, "broker sent DISCONNECT");

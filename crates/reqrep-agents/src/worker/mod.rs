@@ -52,6 +52,37 @@ impl Worker {
         H: Fn(&Request, Vec<Frame>) -> Result<Vec<Frame>, Status> + Send + Sync + 'static,
     {
         let (results, results_endpoint) = results_socket(&self.ctx)?;
+        let core = Core {
+            ctx: &self.ctx,
+            endpoint: &self.endpoint,
+            service: &self.service,
+            options: &self.options,
+            results: &results,
+        };
+        if self.options.inline {
+            struct Inline<H>(H);
+            impl<H> Executor for Inline<H>
+            where
+                H: Fn(&Request, Vec<Frame>) -> Result<Vec<Frame>, Status>,
+            {
+                fn execute(
+                    &mut self,
+                    request: Request,
+                    payload: Vec<Frame>,
+                    deadline: Instant,
+                ) -> Option<Vec<Frame>> {
+                    let result = if Instant::now() >= deadline {
+                        Err(Status::deadline_exceeded(
+                            "deadline passed before the handler started",
+                        ))
+                    } else {
+                        (self.0)(&request, payload)
+                    };
+                    Some(reply_frames(&request, result))
+                }
+            }
+            return core.run(&mut Inline(handler), stop);
+        }
         let handler = Arc::new(handler);
         let (tx, rx) = mpsc::channel::<(Request, Vec<Frame>, Instant)>();
         let rx = Arc::new(Mutex::new(rx));
@@ -89,17 +120,16 @@ impl Worker {
         }
         struct Pool(mpsc::Sender<(Request, Vec<Frame>, Instant)>);
         impl Executor for Pool {
-            fn execute(&mut self, request: Request, payload: Vec<Frame>, deadline: Instant) {
+            fn execute(
+                &mut self,
+                request: Request,
+                payload: Vec<Frame>,
+                deadline: Instant,
+            ) -> Option<Vec<Frame>> {
                 let _ = self.0.send((request, payload, deadline));
+                None
             }
         }
-        let core = Core {
-            ctx: &self.ctx,
-            endpoint: &self.endpoint,
-            service: &self.service,
-            options: &self.options,
-            results: &results,
-        };
         let mut pool = Pool(tx);
         let stats = core.run(&mut pool, stop);
         drop(pool);
@@ -157,7 +187,12 @@ impl AsyncWorker {
             H: Fn(Request, Vec<Frame>) -> F + Send + Sync + 'static,
             F: Future<Output = Result<Vec<Frame>, Status>> + Send + 'static,
         {
-            fn execute(&mut self, request: Request, payload: Vec<Frame>, deadline: Instant) {
+            fn execute(
+                &mut self,
+                request: Request,
+                payload: Vec<Frame>,
+                deadline: Instant,
+            ) -> Option<Vec<Frame>> {
                 let (handler, push) = (Arc::clone(&self.handler), Arc::clone(&self.push));
                 self.runtime.spawn(async move {
                     let result = if Instant::now() >= deadline {
@@ -173,6 +208,7 @@ impl AsyncWorker {
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let _ = reqrep_core::socket::send_frames(&push, frames, 0);
                 });
+                None
             }
         }
         let join = tokio::task::spawn_blocking(move || {

@@ -9,6 +9,7 @@ use reqrep_core::{Limits, RetryPolicy};
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     pub(crate) credits: u32,
+    pub(crate) inline: bool,
     pub(crate) heartbeat: Duration,
     pub(crate) liveness: u32,
     pub(crate) reconnect: RetryPolicy,
@@ -20,6 +21,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
             credits: 1,
+            inline: false,
             heartbeat: Duration::from_secs(1),
             liveness: 3,
             reconnect: RetryPolicy::default()
@@ -37,6 +39,15 @@ impl WorkerOptions {
     /// blocking worker runs this many handler threads). Default: 1.
     pub fn credits(mut self, credits: u32) -> Self {
         self.credits = credits.max(1);
+        self
+    }
+
+    /// Runs the handler on the socket thread instead of handler threads: no
+    /// hand-off per request, the fastest choice for handlers that finish well
+    /// within the heartbeat interval (no heartbeats are sent while a handler
+    /// runs). Requests beyond the one running wait their turn. Default: false.
+    pub fn inline(mut self, inline: bool) -> Self {
+        self.inline = inline;
         self
     }
 

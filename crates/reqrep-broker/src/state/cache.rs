@@ -1,12 +1,12 @@
 //! The reply cache: recent worker replies to idempotent requests, so that a
 //! retry of a request that just completed is answered without running again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use reqrep_core::{CorrelationId, Frame, Reply};
 
-use super::Route;
+use super::{HashMap, Route};
 
 type Key = (Route, CorrelationId);
 
@@ -30,7 +30,7 @@ impl ReplyCache {
         Self {
             capacity,
             ttl,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             order: VecDeque::new(),
         }
     }

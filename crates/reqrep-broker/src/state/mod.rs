@@ -16,7 +16,7 @@ mod worker;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -104,6 +104,10 @@ impl Default for StateConfig {
 }
 
 type RequestKey = (Route, CorrelationId);
+
+/// Hash maps with a fast, randomly seeded hasher (keys come from peers, so
+/// the seed matters; SipHash was a measurable share of the hot path).
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type EntryId = u64;
 
 /// Where a request is.
@@ -154,10 +158,10 @@ impl BrokerState {
         let cache = ReplyCache::new(config.reply_cache_size, config.reply_cache_ttl);
         Self {
             config,
-            services: HashMap::new(),
-            workers: HashMap::new(),
-            entries: HashMap::new(),
-            by_key: HashMap::new(),
+            services: HashMap::default(),
+            workers: HashMap::default(),
+            entries: HashMap::default(),
+            by_key: HashMap::default(),
             deadlines: BinaryHeap::new(),
             next_id: 0,
             cache,
@@ -589,7 +593,7 @@ impl BrokerState {
             .filter(|id| {
                 self.entries
                     .get(id)
-                    .is_some_and(|e| e.place == Place::InFlight(worker_id.clone()))
+                    .is_some_and(|e| matches!(&e.place, Place::InFlight(w) if *w == worker_id))
             });
         let Some(id) = matched else {
             let Some(worker) = self.workers.get_mut(&worker_id) else {
@@ -616,8 +620,7 @@ impl BrokerState {
             worker.in_flight.retain(|x| *x != id);
         }
         self.return_credit(&worker_id);
-        let service_name = entry.request.service.clone();
-        if let Some(service) = self.services.get_mut(&service_name) {
+        if let Some(service) = self.services.get_mut(&entry.request.service) {
             service.in_flight = service.in_flight.saturating_sub(1);
             service.metrics.outcome(reply.status.code);
             service
@@ -637,12 +640,16 @@ impl BrokerState {
                 .insert(now, entry.key.clone(), forwarded.clone(), &payload);
         }
         debug!(correlation_id = %reply.id, code = %forwarded.status.code, "reply forwarded");
-        let (route, _) = entry.key;
+        let Entry {
+            key: (route, _),
+            request,
+            ..
+        } = entry;
         self.actions.push_back(Action::ToClient {
             route,
             message: Message::reply(forwarded, payload),
         });
-        self.dispatch(now, &service_name);
+        self.dispatch(now, &request.service);
     }
 
     /// Gives `worker_id` one credit back, making it available (at the back:

@@ -1,10 +1,10 @@
 //! A named service: its workers with free credits and its request queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::stats::ServiceMetrics;
 
-use super::{EntryId, Route};
+use super::{EntryId, HashMap, Route};
 
 /// One service's dispatch state.
 pub(super) struct Service {

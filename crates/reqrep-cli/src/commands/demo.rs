@@ -165,7 +165,11 @@ impl EchoWorkers {
             threads: Vec::new(),
         };
         for i in 0..count {
-            let worker = Worker::new(backend, SERVICE, WorkerOptions::default().credits(credits))?;
+            let worker = Worker::new(
+                backend,
+                SERVICE,
+                WorkerOptions::default().credits(credits).inline(true),
+            )?;
             let stop = workers.stop.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("reqrep-demo-worker-{i}"))
