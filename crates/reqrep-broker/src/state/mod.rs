@@ -785,6 +785,35 @@ impl BrokerState {
             self.worker_timers(now);
         }
         self.cache.evict(now);
+        self.compact();
+    }
+
+    /// Gives memory back after a burst: tables keep their peak capacity and
+    /// the deadline heap keeps the entries of answered requests until their
+    /// deadlines pass, so both are trimmed once they are mostly empty. Each
+    /// check is O(1); the O(n) trims run only when they free most of a table.
+    fn compact(&mut self) {
+        const SLACK: usize = 1024;
+        let live = self.entries.len();
+        if self.deadlines.len() > 2 * live + SLACK {
+            let entries = &self.entries;
+            self.deadlines.retain(|Reverse((at, id))| {
+                entries.get(id).is_some_and(|e| e.deadline.instant() == *at)
+            });
+            self.deadlines.shrink_to_fit();
+        }
+        if self.entries.capacity() > 4 * live + SLACK {
+            self.entries.shrink_to_fit();
+            self.by_key.shrink_to_fit();
+        }
+        for service in self.services.values_mut() {
+            if service.queue.capacity() > 4 * service.queue.len() + SLACK {
+                service.queue.shrink_to_fit();
+            }
+        }
+        if self.actions.capacity() > SLACK && self.actions.is_empty() {
+            self.actions.shrink_to_fit();
+        }
     }
 
     fn expire_requests(&mut self, now: Instant) {

@@ -77,6 +77,66 @@ impl Harness {
         self.worker_msg(worker, Message::reply_ok(request, vec![Frame::from(body)]))
     }
 
+    /// Answers every request the worker was just sent; returns how many.
+    fn drain_dispatched_and_answer(&mut self, worker: &[u8]) -> usize {
+        let mut pending: Vec<Request> = Vec::new();
+        while let Some(action) = self.state.poll_action() {
+            if let Action::ToWorker {
+                message:
+                    Message {
+                        command: Command::Request(r),
+                        ..
+                    },
+                ..
+            } = action
+            {
+                pending.push(r);
+            }
+        }
+        let n = pending.len();
+        let mut more = Vec::new();
+        for r in pending {
+            let frames = Message::reply_ok(&r, vec![]).encode_routed([Frame::from(worker)]);
+            self.state.on_worker(self.now, frames);
+            while let Some(action) = self.state.poll_action() {
+                if let Action::ToWorker {
+                    message:
+                        Message {
+                            command: Command::Request(r),
+                            ..
+                        },
+                    ..
+                } = action
+                {
+                    more.push(r);
+                }
+            }
+        }
+        let mut total = n;
+        while !more.is_empty() {
+            let batch = std::mem::take(&mut more);
+            total += batch.len();
+            for r in batch {
+                let frames = Message::reply_ok(&r, vec![]).encode_routed([Frame::from(worker)]);
+                self.state.on_worker(self.now, frames);
+                while let Some(action) = self.state.poll_action() {
+                    if let Action::ToWorker {
+                        message:
+                            Message {
+                                command: Command::Request(r),
+                                ..
+                            },
+                        ..
+                    } = action
+                    {
+                        more.push(r);
+                    }
+                }
+            }
+        }
+        total
+    }
+
     fn drain(&mut self) -> Vec<Out> {
         let mut out = Vec::new();
         while let Some(action) = self.state.poll_action() {
@@ -710,6 +770,35 @@ fn drain_refuses_new_work_finishes_in_flight_then_answers_the_rest() {
     assert_eq!(
         disconnects(&h.ready(b"w2", "echo", 1)),
         vec![b"w2".to_vec()]
+    );
+}
+
+#[test]
+fn tables_shrink_after_a_burst_is_answered() {
+    let mut h = Harness::new();
+    for _ in 0..5000 {
+        h.request(b"c", req("burst", 600_000), b"x");
+    }
+    let peak = h.state.entries.capacity();
+    assert!(peak >= 5000);
+    let ready = Message::ready("burst", 64, Some(Duration::from_secs(1)));
+    h.state.on_worker(h.now, ready.encode_routed([Frame::from(&b"w1"[..])]));
+    let mut answered = 0;
+    while answered < 5000 {
+        let out = h.drain_dispatched_and_answer(b"w1");
+        assert!(out > 0, "worker got nothing");
+        answered += out;
+    }
+    assert_eq!(h.state.pending(), 0);
+    h.tick(1000);
+    assert!(
+        h.state.entries.capacity() < peak / 4,
+        "{} of {peak}",
+        h.state.entries.capacity()
+    );
+    assert!(
+        h.state.deadlines.len() < 1100,
+        "answered requests leave the heap early"
     );
 }
 
