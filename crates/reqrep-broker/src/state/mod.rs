@@ -650,6 +650,10 @@ impl BrokerState {
             message: Message::reply(forwarded, payload),
         });
         self.dispatch(now, &request.service);
+        if self.entries.is_empty() {
+            // The burst is over: give its memory back now, not at the next tick.
+            self.compact();
+        }
     }
 
     /// Gives `worker_id` one credit back, making it available (at the back:

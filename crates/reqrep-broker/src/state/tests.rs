@@ -782,7 +782,8 @@ fn tables_shrink_after_a_burst_is_answered() {
     let peak = h.state.entries.capacity();
     assert!(peak >= 5000);
     let ready = Message::ready("burst", 64, Some(Duration::from_secs(1)));
-    h.state.on_worker(h.now, ready.encode_routed([Frame::from(&b"w1"[..])]));
+    h.state
+        .on_worker(h.now, ready.encode_routed([Frame::from(&b"w1"[..])]));
     let mut answered = 0;
     while answered < 5000 {
         let out = h.drain_dispatched_and_answer(b"w1");

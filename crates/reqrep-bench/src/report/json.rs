@@ -1,0 +1,133 @@
+//! The JSON file: every sample of every row, the medians, the ratios, the
+//! memory probe and the targets.
+
+use serde::Serialize;
+
+use super::{Report, Target};
+use crate::memory::MemoryReport;
+use crate::runner::{Metric, Row, SideResult};
+use crate::sample::Sample;
+use crate::scenario::Scenario;
+
+#[derive(Serialize)]
+struct Medians {
+    throughput_rps: Option<f64>,
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+    p999_us: Option<f64>,
+    cpu_us_per_request: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct SideJson<'a> {
+    samples: &'a [Sample],
+    failures: &'a [String],
+    median: Medians,
+}
+
+#[derive(Serialize)]
+struct Ratios {
+    throughput: Option<f64>,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    p999: Option<f64>,
+    cpu: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct RowJson<'a> {
+    label: String,
+    scenario: Scenario,
+    reqrep: SideJson<'a>,
+    raw: SideJson<'a>,
+    ratio_reqrep_over_raw: Ratios,
+}
+
+#[derive(Serialize)]
+struct MemoryJson<'a> {
+    #[serde(flatten)]
+    report: &'a MemoryReport,
+    bytes_per_request_beyond_payload: f64,
+    residual_bytes: i64,
+    residual_share: f64,
+}
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    machine: &'a crate::machine::Machine,
+    command: &'a str,
+    regenerate: &'a str,
+    quick: bool,
+    pairs: u32,
+    lockstep_requests: u64,
+    pipelined_requests: u64,
+    reqrep_worker: crate::WorkerKind,
+    elapsed_s: f64,
+    rows: Vec<RowJson<'a>>,
+    memory: Option<MemoryJson<'a>>,
+    memory_error: Option<&'a str>,
+    targets: &'a [Target],
+}
+
+fn side(s: &SideResult) -> SideJson<'_> {
+    SideJson {
+        samples: &s.samples,
+        failures: &s.failures,
+        median: Medians {
+            throughput_rps: s.median(Metric::Throughput),
+            p50_us: s.median(Metric::P50),
+            p99_us: s.median(Metric::P99),
+            p999_us: s.median(Metric::P999),
+            cpu_us_per_request: s.median(Metric::Cpu),
+        },
+    }
+}
+
+fn row(r: &Row) -> RowJson<'_> {
+    RowJson {
+        label: r.scenario.to_string(),
+        scenario: r.scenario,
+        reqrep: side(&r.reqrep),
+        raw: side(&r.raw),
+        ratio_reqrep_over_raw: Ratios {
+            throughput: r.ratio(Metric::Throughput),
+            p50: r.ratio(Metric::P50),
+            p99: r.ratio(Metric::P99),
+            p999: r.ratio(Metric::P999),
+            cpu: r.ratio(Metric::Cpu),
+        },
+    }
+}
+
+/// The report as pretty JSON (non-finite numbers become `null`).
+pub(crate) fn to_json(report: &Report) -> String {
+    let (memory, memory_error) = match &report.memory {
+        Some(Ok(m)) => (
+            Some(MemoryJson {
+                report: m,
+                bytes_per_request_beyond_payload: m.bytes_per_request_beyond_payload(),
+                residual_bytes: m.residual_bytes(),
+                residual_share: m.residual_share(),
+            }),
+            None,
+        ),
+        Some(Err(e)) => (None, Some(e.as_str())),
+        None => (None, None),
+    };
+    let json = ReportJson {
+        machine: &report.machine,
+        command: &report.command,
+        regenerate: super::document::COMMAND,
+        quick: report.quick,
+        pairs: report.pairs,
+        lockstep_requests: report.budget.lockstep_requests,
+        pipelined_requests: report.budget.pipelined_requests,
+        reqrep_worker: report.worker_kind,
+        elapsed_s: report.elapsed_s,
+        rows: report.rows.iter().map(row).collect(),
+        memory,
+        memory_error,
+        targets: &report.targets,
+    };
+    serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

@@ -1,0 +1,87 @@
+//! The reqrep side of every path: the `ReqRep` plugin, the blocking
+//! `Client`, `AsyncClient`, the in-process `Broker` and echo workers, all
+//! over loopback TCP with ephemeral ports.
+
+mod direct;
+mod lockstep;
+mod pipelined;
+mod workers;
+
+use std::time::Duration;
+
+use reqrep_agents::{ClientOptions, services};
+use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
+use reqrep_core::RetryPolicy;
+
+pub(crate) use workers::EchoWorkers;
+
+use crate::load::wait_until;
+use crate::plan::RunSpec;
+use crate::sample::Sample;
+use crate::scenario::Path;
+use crate::{BenchError, WorkerKind};
+
+/// The service the echo workers serve.
+pub(crate) const SERVICE: &str = "echo";
+
+/// Measures `spec` through reqrep.
+///
+/// # Errors
+/// Request, worker or broker failures, timeouts, wrong replies.
+pub(crate) fn run(spec: &RunSpec, kind: WorkerKind) -> Result<Sample, BenchError> {
+    match spec.scenario.path {
+        Path::Direct => direct::run(spec),
+        Path::BrokeredLockstep => lockstep::run(spec),
+        Path::BrokeredPipelined => pipelined::run(spec, kind),
+    }
+}
+
+/// One attempt per request (a lost reply is an error, not a retry), the
+/// run's request timeout, not idempotent (the broker keeps no payload copy
+/// and no reply cache entry, as the raw broker does not).
+fn client_options(spec: &RunSpec) -> ClientOptions {
+    ClientOptions::default()
+        .timeout(spec.request_timeout)
+        .retry(RetryPolicy::never())
+}
+
+/// An in-process broker on ephemeral loopback ports, metrics off.
+///
+/// # Errors
+/// Bind or thread failures.
+pub(crate) fn start_broker(max_queue: usize) -> Result<BrokerThread, BenchError> {
+    let config = BrokerConfig {
+        frontend: vec!["tcp://127.0.0.1:*".into()],
+        backend: vec!["tcp://127.0.0.1:*".into()],
+        metrics_addr: None,
+        max_queue,
+        drain_timeout: Duration::from_secs(2),
+        ..BrokerConfig::default()
+    };
+    Broker::bind(config)
+        .map_err(BenchError::reqrep)?
+        .spawn()
+        .map_err(BenchError::thread)
+}
+
+/// Waits until the broker at `frontend` lists `workers` workers for
+/// [`SERVICE`] (asking its discovery service).
+///
+/// # Errors
+/// [`BenchError::Timeout`] after 10 s.
+pub(crate) fn wait_for_workers(frontend: &str, workers: usize) -> Result<(), BenchError> {
+    wait_until("reqrep workers registered", Duration::from_secs(10), || {
+        let registered = services(frontend, Duration::from_secs(1))
+            .map_err(BenchError::reqrep)?
+            .services
+            .into_iter()
+            .find(|s| s.name == SERVICE)
+            .map_or(0, |s| s.workers as usize);
+        Ok(registered >= workers)
+    })
+}
+
+/// The total length of a reply's payload frames.
+fn payload_len(frames: &[reqrep_core::Frame]) -> usize {
+    frames.iter().map(|f| f.len()).sum()
+}

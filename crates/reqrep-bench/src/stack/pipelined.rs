@@ -1,0 +1,105 @@
+//! reqrep brokered pipelined: `AsyncClient`s (one per client connection)
+//! with their share of the requests in flight as tokio tasks on a
+//! current-thread runtime, through the in-process `Broker`, to echo workers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use reqrep_agents::AsyncClient;
+
+use super::{EchoWorkers, SERVICE, client_options, payload_len, start_broker, wait_for_workers};
+use crate::latency::Latencies;
+use crate::load;
+use crate::plan::RunSpec;
+use crate::sample::{Meter, Sample};
+use crate::{BenchError, WorkerKind};
+
+/// Pipelined `AsyncClient::request`s through the broker.
+pub(super) fn run(spec: &RunSpec, kind: WorkerKind) -> Result<Sample, BenchError> {
+    let started = Instant::now();
+    let deadline = started + spec.deadline;
+    let scenario = spec.scenario;
+    let broker = start_broker(reqrep_broker::BrokerConfig::default().max_queue)?;
+    let frontend = broker.frontend().to_owned();
+    let workers = EchoWorkers::start(broker.backend(), scenario.workers, scenario.credits, kind)?;
+    wait_for_workers(&frontend, scenario.workers)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(BenchError::thread)?;
+    let clients = (0..scenario.clients)
+        .map(|_| AsyncClient::connect(&frontend, SERVICE, client_options(spec)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(BenchError::reqrep)?;
+    let payload: Arc<[u8]> = load::payload(scenario.payload).into();
+    let per_client = scenario.per_client_in_flight();
+
+    let result = (|| {
+        let phase = |total: u64| {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            runtime.block_on(async {
+                tokio::time::timeout(remaining, phase(&clients, per_client, total, &payload))
+                    .await
+                    .map_err(|_| BenchError::Timeout(format!("reqrep pipelined phase of {total}")))
+            })
+        };
+        let (_, warmup_errors) = phase(spec.warmup)?;
+        if warmup_errors > 0 {
+            return Err(BenchError::Reqrep(format!(
+                "{warmup_errors} warm-up requests failed"
+            )));
+        }
+        let meter = Meter::start();
+        let (latencies, errors) = phase(spec.requests)?;
+        Ok(meter.finish(&latencies, errors))
+    })();
+    drop(clients);
+    drop(runtime);
+    drop(workers);
+    let _ = broker.stop();
+    result
+}
+
+/// Sends `total` requests from `per_client` tasks per client; returns the
+/// latencies of the correct replies and the number of failures.
+async fn phase(
+    clients: &[AsyncClient],
+    per_client: usize,
+    total: u64,
+    payload: &Arc<[u8]>,
+) -> (Latencies, u64) {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients {
+        for _ in 0..per_client {
+            let (client, next, payload) = (client.clone(), Arc::clone(&next), Arc::clone(payload));
+            tasks.spawn(async move {
+                let mut latencies = Latencies::new();
+                let mut errors = 0u64;
+                while next.fetch_add(1, Ordering::Relaxed) < total {
+                    let sent = Instant::now();
+                    match client.request(payload.to_vec()).await {
+                        Ok(reply) if payload_len(&reply.payload) == payload.len() => {
+                            latencies.record(sent.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            });
+        }
+    }
+    let mut all = Latencies::new();
+    let mut errors = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((latencies, failed)) => {
+                all.merge(&latencies);
+                errors += failed;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (all, errors)
+}

@@ -1,0 +1,63 @@
+//! Process resource usage: CPU time (getrusage) and resident memory
+//! (/proc/self/status).
+
+use std::time::Duration;
+
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::time::TimeValLike;
+
+/// User + system CPU time of the whole process (every thread) so far.
+pub(crate) fn cpu_time() -> Duration {
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(usage) => {
+            let micros =
+                usage.user_time().num_microseconds() + usage.system_time().num_microseconds();
+            Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+        }
+        Err(_) => Duration::ZERO,
+    }
+}
+
+/// The process's resident set size in bytes, when Linux reports it.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .as_deref()
+        .and_then(parse_vm_rss)
+}
+
+/// `VmRSS:   12345 kB` from the text of `/proc/<pid>/status`, in bytes.
+pub(crate) fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut fields = line.split_whitespace().skip(1);
+    let kib: u64 = fields.next()?.parse().ok()?;
+    match fields.next() {
+        Some("kB") | None => Some(kib * 1024),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmRSS:\t    1234 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(1234 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert_eq!(parse_vm_rss("VmRSS:\tlots kB\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_and_rss() {
+        let before = cpu_time();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(cpu_time() >= before);
+        assert!(rss_bytes().unwrap_or(0) > 0);
+    }
+}
