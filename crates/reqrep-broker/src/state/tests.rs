@@ -77,9 +77,10 @@ impl Harness {
         self.worker_msg(worker, Message::reply_ok(request, vec![Frame::from(body)]))
     }
 
-    /// Answers every request the worker was just sent; returns how many.
+    /// Answers every request the worker is sent, including those its
+    /// replies free credits for, until none is left; returns how many.
     fn drain_dispatched_and_answer(&mut self, worker: &[u8]) -> usize {
-        let mut pending: Vec<Request> = Vec::new();
+        let mut answered = 0;
         while let Some(action) = self.state.poll_action() {
             if let Action::ToWorker {
                 message:
@@ -90,51 +91,12 @@ impl Harness {
                 ..
             } = action
             {
-                pending.push(r);
-            }
-        }
-        let n = pending.len();
-        let mut more = Vec::new();
-        for r in pending {
-            let frames = Message::reply_ok(&r, vec![]).encode_routed([Frame::from(worker)]);
-            self.state.on_worker(self.now, frames);
-            while let Some(action) = self.state.poll_action() {
-                if let Action::ToWorker {
-                    message:
-                        Message {
-                            command: Command::Request(r),
-                            ..
-                        },
-                    ..
-                } = action
-                {
-                    more.push(r);
-                }
-            }
-        }
-        let mut total = n;
-        while !more.is_empty() {
-            let batch = std::mem::take(&mut more);
-            total += batch.len();
-            for r in batch {
                 let frames = Message::reply_ok(&r, vec![]).encode_routed([Frame::from(worker)]);
                 self.state.on_worker(self.now, frames);
-                while let Some(action) = self.state.poll_action() {
-                    if let Action::ToWorker {
-                        message:
-                            Message {
-                                command: Command::Request(r),
-                                ..
-                            },
-                        ..
-                    } = action
-                    {
-                        more.push(r);
-                    }
-                }
+                answered += 1;
             }
         }
-        total
+        answered
     }
 
     fn drain(&mut self) -> Vec<Out> {
