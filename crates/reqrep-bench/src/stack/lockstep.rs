@@ -20,7 +20,7 @@ pub(super) fn run(spec: &RunSpec) -> Result<Sample, BenchError> {
         broker.backend(),
         spec.scenario.workers,
         spec.scenario.credits,
-        WorkerKind::Threads,
+        WorkerKind::Inline,
     )?;
     wait_for_workers(&frontend, spec.scenario.workers)?;
     let mut client =
