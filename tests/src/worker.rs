@@ -67,7 +67,7 @@ pub fn run_worker(
         let dealer = socket(ctx, zmq::DEALER);
         connect(&dealer, &endpoint).expect("connect");
         let ready = Message::ready(&options.service, options.credits, Some(options.heartbeat));
-        send_frames(&dealer, ready.encode(), 0).expect("send READY");
+        send_frames(&dealer, ready.encode_body(), 0).expect("send READY");
         events(WorkerEvent::Ready);
         let mut next_beat = Instant::now() + options.heartbeat;
         let mut working: VecDeque<(Instant, Request, Vec<Frame>)> = VecDeque::new();
@@ -79,12 +79,13 @@ pub fn run_worker(
                 };
                 let mut body = vec![Frame::from(options.name.as_bytes())];
                 body.extend(payload);
-                send_frames(&dealer, Message::reply_ok(&request, body).encode(), 0)
+                send_frames(&dealer, Message::reply_ok(&request, body).encode_body(), 0)
                     .expect("send REPLY");
                 next_beat = now + options.heartbeat;
             }
             if now >= next_beat {
-                send_frames(&dealer, Message::heartbeat().encode(), 0).expect("send HEARTBEAT");
+                send_frames(&dealer, Message::heartbeat().encode_body(), 0)
+                    .expect("send HEARTBEAT");
                 next_beat = now + options.heartbeat;
             }
             let mut wake = next_beat.min(now + Duration::from_millis(50));
@@ -113,6 +114,10 @@ pub fn run_worker(
                 _ => {}
             }
         }
-        let _ = send_frames(&dealer, Message::disconnect(None).encode(), zmq::DONTWAIT);
+        let _ = send_frames(
+            &dealer,
+            Message::disconnect(None).encode_body(),
+            zmq::DONTWAIT,
+        );
     }
 }

@@ -75,8 +75,10 @@ fn dealer_router_keeps_routing_frames_and_error_status() {
     .expect("send");
 
     let decoded = decode(recv_frames(&router, 0).expect("recv"), &Limits::default()).expect("ok");
-    assert_eq!(decoded.route.len(), 1);
+    // The identity, then the delimiter the client sent (kept for the reply).
+    assert_eq!(decoded.route.len(), 2);
     assert_eq!(&decoded.route[0][..], b"client-1");
+    assert!(decoded.route[1].is_empty());
     let reply = Message::reply_error(&request, Status::resource_exhausted("queue full"));
     send_frames(&router, reply.encode_routed(decoded.route), 0).expect("reply");
 
@@ -102,11 +104,7 @@ fn garbage_over_the_wire_is_a_typed_error() {
 
     send_frames(
         &dealer,
-        vec![
-            Frame::from(""),
-            Frame::from("RQ1"),
-            Frame::from(&[0xffu8; 7][..]),
-        ],
+        vec![Frame::from(""), Frame::from(&b"RQ1\xff\xff\xff\xff"[..])],
         0,
     )
     .expect("send");
@@ -115,5 +113,5 @@ fn garbage_over_the_wire_is_a_typed_error() {
 
     send_frames(&dealer, vec![Frame::from("hello")], 0).expect("send");
     let err = decode(recv_frames(&router, 0).expect("recv"), &Limits::default()).unwrap_err();
-    assert_eq!(err, DecodeError::MissingDelimiter);
+    assert_eq!(err, DecodeError::NoHeader);
 }

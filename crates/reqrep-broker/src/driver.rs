@@ -352,7 +352,7 @@ fn send_routed(
             let _ = socket.send(frame, zmq::SNDMORE | zmq::DONTWAIT);
         }
     }
-    let _ = socket::send_frames(socket, message.encode(), zmq::DONTWAIT);
+    let _ = socket::send_frames(socket, message.encode_body(), zmq::DONTWAIT);
     Ok(())
 }
 

@@ -11,10 +11,11 @@ use prost::Message as _;
 use crate::message::{Disconnect, Ready, Reply, Request};
 use crate::{Code, Command, CorrelationId, Frame, Kind, Message, Status, pb};
 
-/// The protocol tag and version frame that follows the empty delimiter.
+/// The protocol tag and version: the first bytes of every header frame.
 pub const PROTOCOL_TAG: &[u8] = b"RQ1";
 
-/// The most routing frames accepted before the empty delimiter.
+/// The most routing frames (the empty delimiter included) accepted before
+/// the header frame.
 pub const MAX_ROUTE_FRAMES: usize = 8;
 
 /// Size limits applied while decoding.
@@ -41,7 +42,10 @@ impl Default for Limits {
 /// A decoded message and the routing frames that preceded it.
 #[derive(Debug, PartialEq)]
 pub struct Decoded {
-    /// Routing frames before the empty delimiter (a ROUTER's peer identity).
+    /// Every frame before the header, verbatim: a ROUTER's peer identity and,
+    /// when the peer sent one, the empty delimiter (REQ sockets always do).
+    /// Sending a reply with [`Message::encode_routed`] on this route gives
+    /// the peer the envelope it expects.
     pub route: Vec<Frame>,
     /// The message.
     pub message: Message,
@@ -51,16 +55,13 @@ pub struct Decoded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Part {
-    /// The `RQ1` protocol tag frame.
-    Tag,
-    /// The protobuf header frame.
+    /// The header frame (`RQ1` tag and protobuf header).
     Header,
 }
 
 impl std::fmt::Display for Part {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Tag => "protocol tag",
             Self::Header => "header",
         })
     }
@@ -70,13 +71,16 @@ impl std::fmt::Display for Part {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// No empty delimiter frame within the first [`MAX_ROUTE_FRAMES`] + 1 frames.
-    #[error("no empty delimiter frame")]
-    MissingDelimiter,
+    /// No header frame (one starting with [`PROTOCOL_TAG`], or right after
+    /// an empty delimiter) within the first [`MAX_ROUTE_FRAMES`] + 1 frames:
+    /// not a reqrep message.
+    #[error("no reqrep header frame")]
+    NoHeader,
     /// The message ended before a required frame.
     #[error("message ends before the {0}")]
     Incomplete(Part),
-    /// The tag frame is not a reqrep tag: foreign traffic.
+    /// The frame after the delimiter does not start with a reqrep tag:
+    /// foreign traffic.
     #[error("not a reqrep message: bad protocol tag {found:02x?}")]
     WrongTag {
         /// Up to the first 8 bytes of the frame found.
@@ -135,7 +139,7 @@ impl DecodeError {
     /// A short, stable label for metrics, e.g. `wrong_tag`.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::MissingDelimiter => "missing_delimiter",
+            Self::NoHeader => "no_header",
             Self::Incomplete(_) => "incomplete",
             Self::WrongTag { .. } => "wrong_tag",
             Self::UnsupportedVersion { .. } => "unsupported_version",
@@ -152,7 +156,7 @@ impl DecodeError {
 
     /// Whether the message was cut short (as opposed to malformed).
     pub fn is_incomplete(&self) -> bool {
-        matches!(self, Self::Incomplete(_) | Self::MissingDelimiter)
+        matches!(self, Self::Incomplete(_))
     }
 
     /// The status to answer with: `INVALID_ARGUMENT` naming the problem.
@@ -162,59 +166,90 @@ impl DecodeError {
 }
 
 impl Message {
-    /// Encodes into `["", "RQ1", header, payload...]`, ready to follow any
-    /// routing frames on a ROUTER or DEALER socket.
+    /// Encodes into `["", header, payload...]`: the envelope a client sends
+    /// on a DEALER, understood by a broker's ROUTER and by a REP socket alike.
     pub fn encode(self) -> Vec<Frame> {
-        let mut frames = Vec::with_capacity(3 + self.payload.len());
+        let mut frames = Vec::with_capacity(2 + self.payload.len());
         frames.push(Frame::new());
         self.encode_body_into(&mut frames);
         frames
     }
 
-    /// Encodes `route` followed by the message, for sending on a ROUTER.
+    /// Encodes `route` followed by `[header, payload...]`, for sending on a
+    /// ROUTER. `route` is a [`Decoded::route`] as received, so a peer that
+    /// sent an empty delimiter gets one back and a peer that did not (a
+    /// worker) gets none.
     pub fn encode_routed(self, route: impl IntoIterator<Item = Frame>) -> Vec<Frame> {
         let mut frames: Vec<Frame> = route.into_iter().collect();
-        frames.reserve(3 + self.payload.len());
-        frames.push(Frame::new());
+        frames.reserve(1 + self.payload.len());
         self.encode_body_into(&mut frames);
         frames
     }
 
-    /// Encodes into `["RQ1", header, payload...]` without the delimiter, for
-    /// REQ and REP sockets, which add and strip it themselves.
+    /// Encodes into `[header, payload...]` with no delimiter: for REQ and
+    /// REP sockets, which add and strip it themselves, and for workers'
+    /// DEALERs, which only ever talk to a broker.
     pub fn encode_body(self) -> Vec<Frame> {
-        let mut frames = Vec::with_capacity(2 + self.payload.len());
+        let mut frames = Vec::with_capacity(1 + self.payload.len());
         self.encode_body_into(&mut frames);
         frames
     }
 
     fn encode_body_into(self, frames: &mut Vec<Frame>) {
-        frames.push(Frame::from(PROTOCOL_TAG));
-        frames.push(Frame::from(self.command.into_pb().encode_to_vec()));
+        frames.push(header_frame(&self.command.into_pb()));
         frames.extend(self.payload);
     }
 }
 
-/// Decodes `[route..., "", "RQ1", header, payload...]` as received on a
-/// ROUTER or DEALER socket.
+/// The header frame: [`PROTOCOL_TAG`] then the protobuf header, encoded
+/// straight into the frame's buffer. A frame of up to 33 bytes (libzmq's
+/// inline message storage on 64-bit targets; most requests to a broker and
+/// most replies) costs no allocation at all.
+pub(crate) fn header_frame(header: &pb::Header) -> Frame {
+    let len = PROTOCOL_TAG.len() + header.encoded_len();
+    let mut frame = Frame::with_size(len);
+    let (tag, body) = frame.split_at_mut(PROTOCOL_TAG.len());
+    tag.copy_from_slice(PROTOCOL_TAG);
+    let mut body: &mut [u8] = body;
+    // The buffer is exactly `encoded_len` long, so this cannot run short.
+    let encoded = header.encode(&mut body);
+    debug_assert!(encoded.is_ok() && body.is_empty());
+    frame
+}
+
+/// Decodes `[route..., "", header, payload...]` or `[route..., header,
+/// payload...]` as received on a ROUTER or DEALER socket.
+///
+/// The header is the frame right after the first empty frame, or else the
+/// first frame that starts with `RQ` (routing ids that libzmq generates
+/// start with a zero byte; fixed ids must not start with `RQ`). Everything
+/// before it is the route, kept verbatim in [`Decoded::route`].
 ///
 /// # Errors
 /// A [`DecodeError`] naming the first problem found.
 pub fn decode(frames: Vec<Frame>, limits: &Limits) -> Result<Decoded, DecodeError> {
-    let delimiter = frames
-        .iter()
-        .take(MAX_ROUTE_FRAMES + 1)
-        .position(|f| f.is_empty())
-        .ok_or(DecodeError::MissingDelimiter)?;
+    let header = header_index(&frames).ok_or(DecodeError::NoHeader)?;
     let mut frames = frames.into_iter();
-    let route: Vec<Frame> = frames.by_ref().take(delimiter).collect();
-    frames.next(); // the delimiter
+    let route: Vec<Frame> = frames.by_ref().take(header).collect();
     let message = decode_parts(frames, limits)?;
     Ok(Decoded { route, message })
 }
 
-/// Decodes `["RQ1", header, payload...]` as received on a REQ or REP socket
-/// (the socket has already stripped routing frames and the delimiter).
+/// Where the header frame is, if anywhere: right after the first empty
+/// frame, or the first frame tagged `RQ`, within the routing window.
+fn header_index(frames: &[Frame]) -> Option<usize> {
+    frames
+        .iter()
+        .take(MAX_ROUTE_FRAMES + 1)
+        .position(|f| f.is_empty() || f.starts_with(TAG_PREFIX))
+        .map(|i| if frames[i].is_empty() { i + 1 } else { i })
+}
+
+/// The tag's fixed part; the rest is the version.
+const TAG_PREFIX: &[u8] = b"RQ";
+
+/// Decodes `[header, payload...]` as received on a REQ or REP socket (the
+/// socket has already stripped routing frames and the delimiter).
 ///
 /// # Errors
 /// A [`DecodeError`] naming the first problem found.
@@ -226,9 +261,8 @@ fn decode_parts(
     mut frames: impl ExactSizeIterator<Item = Frame>,
     limits: &Limits,
 ) -> Result<Message, DecodeError> {
-    let tag = frames.next().ok_or(DecodeError::Incomplete(Part::Tag))?;
-    check_tag(&tag)?;
     let header = frames.next().ok_or(DecodeError::Incomplete(Part::Header))?;
+    check_tag(&header)?;
     if header.len() > limits.max_header_bytes {
         return Err(DecodeError::TooLarge {
             what: "header",
@@ -252,16 +286,18 @@ fn decode_parts(
             max: limits.max_payload_bytes,
         });
     }
-    let command = command_from_pb(pb::Header::decode(&header[..])?)?;
+    let command = command_from_pb(pb::Header::decode(&header[PROTOCOL_TAG.len()..])?)?;
     Ok(Message { command, payload })
 }
 
-fn check_tag(tag: &[u8]) -> Result<(), DecodeError> {
-    if tag == PROTOCOL_TAG {
+/// Checks that `header` starts with [`PROTOCOL_TAG`].
+fn check_tag(header: &[u8]) -> Result<(), DecodeError> {
+    if header.starts_with(PROTOCOL_TAG) {
         return Ok(());
     }
-    if tag.len() > 2 && tag.starts_with(b"RQ") {
-        let version = String::from_utf8_lossy(&tag[2..tag.len().min(10)]).into_owned();
+    let tag = header;
+    if tag.len() > 2 && tag.starts_with(TAG_PREFIX) {
+        let version = String::from_utf8_lossy(&tag[2..tag.len().min(3)]).into_owned();
         return Err(DecodeError::UnsupportedVersion { version });
     }
     Err(DecodeError::WrongTag {

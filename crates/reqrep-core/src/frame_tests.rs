@@ -10,7 +10,7 @@ fn f(bytes: &[u8]) -> Frame {
 }
 
 fn header_frame(h: &pb::Header) -> Frame {
-    Frame::from(h.encode_to_vec())
+    super::header_frame(h)
 }
 
 fn request(service: &str) -> Request {
@@ -24,9 +24,8 @@ fn request_round_trip_through_router_frames() {
         .with_metadata("traceparent", "00-1-2-01");
     let msg = Message::request(req.clone(), vec![f(b"hello"), f(b"")]);
     let frames = msg.encode_routed([f(&[0, 0x80, 0, 0x41, 0xa7])]);
-    assert_eq!(frames.len(), 6);
-    assert!(frames[1].is_empty());
-    assert_eq!(&frames[2][..], PROTOCOL_TAG);
+    assert_eq!(frames.len(), 4);
+    assert!(frames[1].starts_with(PROTOCOL_TAG));
 
     let decoded = decode(frames, &Limits::default()).expect("valid");
     assert_eq!(decoded.route.len(), 1);
@@ -39,7 +38,8 @@ fn request_round_trip_through_router_frames() {
 fn body_round_trip_for_req_and_rep_sockets() {
     let req = request("");
     let body = Message::request(req.clone(), vec![f(b"x")]).encode_body();
-    assert_eq!(&body[0][..], PROTOCOL_TAG);
+    assert_eq!(body.len(), 2);
+    assert!(body[0].starts_with(PROTOCOL_TAG));
     let msg = decode_body(body, &Limits::default()).expect("valid");
     assert_eq!(msg.command, Command::Request(req));
 }
@@ -62,40 +62,70 @@ fn every_command_round_trips() {
     ];
     for msg in commands {
         let expected = msg.command.clone();
-        let decoded = decode(msg.encode(), &Limits::default()).expect("valid");
-        assert!(decoded.route.is_empty());
+        let payload_frames = msg.payload.len();
+        let frames = msg.encode();
+        assert_eq!(frames.len(), 2 + payload_frames);
+        let decoded = decode(frames, &Limits::default()).expect("valid");
+        assert_eq!(decoded.route.len(), 1, "the delimiter is kept as the route");
+        assert!(decoded.route[0].is_empty());
         assert_eq!(decoded.message.command, expected);
     }
 }
 
 #[test]
-fn missing_delimiter() {
-    let frames = vec![f(b"id"), f(PROTOCOL_TAG), f(b"x")];
+fn the_delimiter_is_optional_and_kept_in_the_route() {
+    let req = request("echo");
+    let with = Message::request(req.clone(), vec![f(b"p")]).encode_routed([f(b"\0id"), f(b"")]);
+    let decoded = decode(with, &Limits::default()).expect("valid");
+    assert_eq!(decoded.route, vec![f(b"\0id"), f(b"")]);
+    assert_eq!(decoded.message.command, Command::Request(req.clone()));
+
+    let without = Message::request(req.clone(), vec![f(b"p")]).encode_routed([f(b"\0id")]);
+    let decoded = decode(without, &Limits::default()).expect("valid");
+    assert_eq!(decoded.route, vec![f(b"\0id")]);
+
+    // A DEALER peer (no routing frames) with and without the delimiter.
+    let bare = Message::request(req.clone(), vec![]).encode_body();
+    assert!(
+        decode(bare, &Limits::default())
+            .expect("valid")
+            .route
+            .is_empty()
+    );
+    let delimited = Message::request(req, vec![]).encode();
+    assert_eq!(
+        decode(delimited, &Limits::default()).expect("valid").route,
+        vec![f(b"")]
+    );
+}
+
+#[test]
+fn no_header() {
+    let frames = vec![f(b"id"), f(b"x"), f(b"y")];
     assert_eq!(
         decode(frames, &Limits::default()),
-        Err(DecodeError::MissingDelimiter)
+        Err(DecodeError::NoHeader)
     );
     assert_eq!(
         decode(vec![], &Limits::default()),
-        Err(DecodeError::MissingDelimiter)
+        Err(DecodeError::NoHeader)
     );
+    let header = Message::heartbeat().encode_body().remove(0);
     let too_deep: Vec<Frame> = (0..=MAX_ROUTE_FRAMES)
         .map(|_| f(b"r"))
-        .chain([f(b"")])
+        .chain([f(b""), header])
         .collect();
     assert_eq!(
         decode(too_deep, &Limits::default()),
-        Err(DecodeError::MissingDelimiter)
+        Err(DecodeError::NoHeader)
     );
 }
 
 #[test]
 fn incomplete_messages_are_told_apart_from_malformed_ones() {
     let err = decode(vec![f(b"id"), f(b"")], &Limits::default()).unwrap_err();
-    assert_eq!(err, DecodeError::Incomplete(Part::Tag));
-    assert!(err.is_incomplete());
-    let err = decode(vec![f(b""), f(PROTOCOL_TAG)], &Limits::default()).unwrap_err();
     assert_eq!(err, DecodeError::Incomplete(Part::Header));
+    assert!(err.is_incomplete());
     let err = decode(vec![f(b""), f(b"HTTP")], &Limits::default()).unwrap_err();
     assert!(!err.is_incomplete());
 }
@@ -110,7 +140,7 @@ fn wrong_tag_and_version() {
         }
     );
     assert_eq!(err.reason(), "wrong_tag");
-    let err = decode_body(vec![f(b"RQ2"), f(b"")], &Limits::default()).unwrap_err();
+    let err = decode_body(vec![f(b"RQ2\x08\x04"), f(b"")], &Limits::default()).unwrap_err();
     assert_eq!(
         err,
         DecodeError::UnsupportedVersion {
@@ -123,11 +153,7 @@ fn wrong_tag_and_version() {
 
 #[test]
 fn undecodable_header() {
-    let err = decode_body(
-        vec![f(PROTOCOL_TAG), f(&[0xff, 0xff, 0xff])],
-        &Limits::default(),
-    )
-    .unwrap_err();
+    let err = decode_body(vec![f(b"RQ1\xff\xff\xff")], &Limits::default()).unwrap_err();
     assert!(matches!(err, DecodeError::Header(_)), "{err:?}");
     assert_eq!(err.to_status().code, Code::InvalidArgument);
 }
@@ -138,7 +164,7 @@ fn missing_and_invalid_correlation_ids() {
         kind: pb::Kind::Request as i32,
         ..Default::default()
     };
-    let err = decode_body(vec![f(PROTOCOL_TAG), header_frame(&h)], &Limits::default()).unwrap_err();
+    let err = decode_body(vec![header_frame(&h)], &Limits::default()).unwrap_err();
     assert_eq!(err, DecodeError::MissingCorrelationId(Kind::Request));
 
     let h = pb::Header {
@@ -146,7 +172,7 @@ fn missing_and_invalid_correlation_ids() {
         correlation_id: vec![1, 2, 3],
         ..Default::default()
     };
-    let err = decode_body(vec![f(PROTOCOL_TAG), header_frame(&h)], &Limits::default()).unwrap_err();
+    let err = decode_body(vec![header_frame(&h)], &Limits::default()).unwrap_err();
     assert_eq!(
         err,
         DecodeError::InvalidCorrelationId(crate::InvalidCorrelationId { len: 3 })
@@ -169,7 +195,7 @@ fn unknown_and_reserved_kinds() {
             kind,
             ..Default::default()
         };
-        let err = decode_body(vec![f(PROTOCOL_TAG), header_frame(&h)], &Limits::default());
+        let err = decode_body(vec![header_frame(&h)], &Limits::default());
         assert_eq!(err, Err(expected));
     }
 }
@@ -181,7 +207,7 @@ fn ready_needs_a_service() {
         credits: 4,
         ..Default::default()
     };
-    let err = decode_body(vec![f(PROTOCOL_TAG), header_frame(&h)], &Limits::default()).unwrap_err();
+    let err = decode_body(vec![header_frame(&h)], &Limits::default()).unwrap_err();
     assert!(matches!(
         err,
         DecodeError::InvalidField {
@@ -198,7 +224,7 @@ fn zero_credits_and_attempt_are_normalised() {
         service: "s".into(),
         ..Default::default()
     };
-    let msg = decode_body(vec![f(PROTOCOL_TAG), header_frame(&h)], &Limits::default()).unwrap();
+    let msg = decode_body(vec![header_frame(&h)], &Limits::default()).unwrap();
     assert_eq!(
         msg.command,
         Command::Ready(Ready {
@@ -213,7 +239,7 @@ fn zero_credits_and_attempt_are_normalised() {
         correlation_id: CorrelationId::new().as_bytes().to_vec(),
         ..Default::default()
     };
-    let msg = decode_body(vec![f(PROTOCOL_TAG), header_frame(&h)], &Limits::default()).unwrap();
+    let msg = decode_body(vec![header_frame(&h)], &Limits::default()).unwrap();
     let Command::Request(req) = msg.command else {
         panic!("not a request")
     };
@@ -261,11 +287,8 @@ fn unknown_header_fields_are_ignored() {
     .encode_to_vec();
     // Field 99, varint 1: a field from a future version.
     bytes.extend_from_slice(&[0x98, 0x06, 0x01]);
-    let msg = decode_body(
-        vec![f(PROTOCOL_TAG), Frame::from(bytes)],
-        &Limits::default(),
-    )
-    .unwrap();
+    bytes.splice(0..0, PROTOCOL_TAG.iter().copied());
+    let msg = decode_body(vec![Frame::from(bytes)], &Limits::default()).unwrap();
     assert_eq!(msg.correlation_id(), Some(id));
 }
 
@@ -280,7 +303,7 @@ fn unknown_status_codes_read_as_unknown() {
         }),
         ..Default::default()
     };
-    let msg = decode_body(vec![f(PROTOCOL_TAG), header_frame(&h)], &Limits::default()).unwrap();
+    let msg = decode_body(vec![header_frame(&h)], &Limits::default()).unwrap();
     let Command::Reply(reply) = msg.command else {
         panic!("not a reply")
     };
@@ -303,7 +326,7 @@ fn decoding_moves_payload_frames_without_copying() {
 #[test]
 fn every_error_has_a_distinct_reason_and_an_invalid_argument_status() {
     let errors = [
-        DecodeError::MissingDelimiter,
+        DecodeError::NoHeader,
         DecodeError::Incomplete(Part::Header),
         DecodeError::WrongTag { found: vec![] },
         DecodeError::UnsupportedVersion {
@@ -346,6 +369,19 @@ fn arb_metadata() -> impl Strategy<Value = Metadata> {
 
 fn arb_route() -> impl Strategy<Value = Vec<Vec<u8>>> {
     prop::collection::vec(prop::collection::vec(any::<u8>(), 1..8), 0..3)
+}
+
+/// Routing frames as a ROUTER delivers them: ids that do not start with the
+/// tag, then, when the peer sent one, the empty delimiter.
+fn arb_envelope() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    let id = prop::collection::vec(any::<u8>(), 1..8)
+        .prop_filter("not a tag", |id| !id.starts_with(b"RQ"));
+    (prop::collection::vec(id, 0..3), any::<bool>()).prop_map(|(mut ids, delimited)| {
+        if delimited {
+            ids.push(Vec::new());
+        }
+        ids
+    })
 }
 
 fn arb_status() -> impl Strategy<Value = Status> {
@@ -416,7 +452,7 @@ fn arb_frames() -> impl Strategy<Value = Vec<Vec<u8>>> {
         1 => Just(Vec::new()),
         1 => Just(PROTOCOL_TAG.to_vec()),
         1 => Just(b"RQ9".to_vec()),
-        1 => arb_command().prop_map(|c| c.to_pb().encode_to_vec()),
+        1 => arb_command().prop_map(|c| header_frame(&c.to_pb()).to_vec()),
     ];
     prop::collection::vec(frame, 0..12)
 }
@@ -425,7 +461,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
     #[test]
-    fn any_message_round_trips(command in arb_command(), payload in arb_payload(), route in arb_route()) {
+    fn any_message_round_trips(command in arb_command(), payload in arb_payload(), route in arb_envelope()) {
         let frames: Vec<Frame> = payload.iter().map(|p| f(p)).collect();
         let route_frames: Vec<Frame> = route.iter().map(|r| f(r)).collect();
         let encoded = Message::new(command.clone(), frames).encode_routed(route_frames);
@@ -456,7 +492,7 @@ proptest! {
         let input: Vec<Frame> = frames.iter().map(|fr| f(fr)).collect();
         match decode(input, &limits) {
             Ok(decoded) => {
-                prop_assert!(decoded.route.len() <= MAX_ROUTE_FRAMES);
+                prop_assert!(decoded.route.len() <= MAX_ROUTE_FRAMES + 1);
                 prop_assert!(decoded.message.payload.len() <= limits.max_payload_frames);
                 let command = decoded.message.command.clone();
                 let again = decode(decoded.message.encode(), &Limits::default()).expect("re-encodes");

@@ -8,10 +8,9 @@
 //! Every reqrep message, after any routing frames, is
 //!
 //! ```text
-//! [""]        empty delimiter
-//! ["RQ1"]     protocol tag and version
-//! [Header]    protobuf reqrep.v1.Header
-//! [payload]*  opaque frames, never decoded by the broker
+//! [""]             empty delimiter: sent by clients (REQ-compatible), not by workers
+//! ["RQ1" Header]   protocol tag and version, then protobuf reqrep.v1.Header
+//! [payload]*       opaque frames, never decoded by the broker
 //! ```
 //!
 //! ```
@@ -22,9 +21,10 @@
 //! let request = Request::new(id, "echo").timeout(Duration::from_millis(2500));
 //! let frames = Message::request(request, vec![b"hello".to_vec().into()]).encode();
 //!
-//! // A ROUTER would see its routing frames first; here there are none.
+//! // A ROUTER would see its routing frames first; here only the delimiter
+//! // precedes the header, and it is kept as the route to answer on.
 //! let decoded = reqrep_core::decode(frames, &Limits::default()).unwrap();
-//! assert!(decoded.route.is_empty());
+//! assert_eq!(decoded.route.len(), 1);
 //! assert_eq!(decoded.message.correlation_id(), Some(id));
 //! assert_eq!(&decoded.message.payload[0][..], b"hello");
 //! ```

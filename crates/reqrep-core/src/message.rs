@@ -222,7 +222,9 @@ impl Command {
                 h.correlation_id = r.id.as_bytes().to_vec();
                 h.service = r.service;
                 h.timeout_ms = r.timeout.map_or(0, duration_to_wire_ms);
-                h.attempt = r.attempt;
+                // The first attempt goes as 0 (absent): two bytes saved on
+                // nearly every request; decoding reads 0 as 1.
+                h.attempt = if r.attempt > 1 { r.attempt } else { 0 };
                 h.idempotent = r.idempotent;
                 h.fail_fast = r.fail_fast;
                 h.metadata = r.metadata;

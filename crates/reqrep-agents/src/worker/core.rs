@@ -69,8 +69,8 @@ pub(crate) fn results_sender(
 /// Encodes the reply to `request`: the handler's result, or a status.
 pub(crate) fn reply_frames(request: &Request, result: Result<Vec<Frame>, Status>) -> Vec<Frame> {
     match result {
-        Ok(payload) => Message::reply_ok(request, payload).encode(),
-        Err(status) => Message::reply_error(request, status).encode(),
+        Ok(payload) => Message::reply_ok(request, payload).encode_body(),
+        Err(status) => Message::reply_error(request, status).encode_body(),
     }
 }
 
@@ -129,7 +129,7 @@ impl Core<'_> {
         socket::connect(&dealer, self.endpoint)?;
         let hb = self.options.heartbeat;
         let ready = Message::ready(self.service, self.options.credits, Some(hb));
-        send_frames(&dealer, ready.encode(), 0)?;
+        send_frames(&dealer, ready.encode_body(), 0)?;
         info!(
             service = self.service,
             credits = self.options.credits,
@@ -140,7 +140,11 @@ impl Core<'_> {
         let mut heard = false;
         loop {
             if stop.is_stopped() {
-                let _ = send_frames(&dealer, Message::disconnect(None).encode(), zmq::DONTWAIT);
+                let _ = send_frames(
+                    &dealer,
+                    Message::disconnect(None).encode_body(),
+                    zmq::DONTWAIT,
+                );
                 return Ok(heard);
             }
             let now = Instant::now();
@@ -148,7 +152,7 @@ impl Core<'_> {
                 return Ok(heard);
             }
             if now >= next_beat {
-                send_frames(&dealer, Message::heartbeat().encode(), zmq::DONTWAIT)?;
+                send_frames(&dealer, Message::heartbeat().encode_body(), zmq::DONTWAIT)?;
                 next_beat = now + hb;
             }
             let wake = next_beat.min(broker_expiry).min(now + STOP_POLL_SLICE);

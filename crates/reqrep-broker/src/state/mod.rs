@@ -226,7 +226,7 @@ impl BrokerState {
             Err(err) => return self.malformed_client(reply_route, &err),
         };
         let Some(route) = Route::from_frames(decoded.route.iter().map(|f| &f[..])) else {
-            return self.malformed_client(reply_route, &DecodeError::MissingDelimiter);
+            return self.malformed_client(reply_route, &DecodeError::NoHeader);
         };
         match decoded.message.command {
             Command::Request(request) => {
@@ -989,7 +989,7 @@ fn error_route(frames: &[Frame]) -> Option<Route> {
         .position(|f| f.is_empty());
     match delimiter {
         Some(0) | None => frames.first().and_then(|f| Route::single(f)),
-        Some(n) => Route::from_frames(frames[..n].iter().map(|f| &f[..])),
+        Some(n) => Route::from_frames(frames[..=n].iter().map(|f| &f[..])),
     }
 }
 

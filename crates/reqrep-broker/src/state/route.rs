@@ -6,17 +6,29 @@ use reqrep_core::Frame;
 
 /// The routing frames of a peer, packed into one allocation: each frame as a
 /// length byte followed by its bytes. ZeroMQ routing ids are 1 to 255 bytes,
-/// so a length byte always suffices.
+/// so a length byte always suffices. A route may end with the empty
+/// delimiter (length 0) when the peer sent one, so replies carry it back.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Route(Box<[u8]>);
 
 impl Route {
-    /// Packs `frames`; `None` when there are none, or one is empty or longer
-    /// than 255 bytes (not a routing id).
+    /// Packs `frames`; `None` when there are none, when one is longer than
+    /// 255 bytes (not a routing id), or when one is empty other than the last
+    /// (the delimiter) or the first (a route needs an id).
     pub fn from_frames<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Option<Self> {
         let mut packed = Vec::with_capacity(8);
+        let mut ended = false;
         for frame in frames {
-            let len = u8::try_from(frame.len()).ok().filter(|l| *l > 0)?;
+            if ended {
+                return None;
+            }
+            let len = u8::try_from(frame.len()).ok()?;
+            if len == 0 {
+                if packed.is_empty() {
+                    return None;
+                }
+                ended = true;
+            }
             packed.push(len);
             packed.extend_from_slice(frame);
         }
@@ -85,6 +97,17 @@ mod tests {
         );
         assert_eq!(route.to_frames().len(), 2);
         assert_eq!(route.to_string(), "00800041a7/70726f7879");
+    }
+
+    #[test]
+    fn keeps_a_trailing_delimiter() {
+        let route = Route::from_frames([&b"\x00id"[..], b""]).unwrap();
+        assert_eq!(
+            route.frames().collect::<Vec<_>>(),
+            vec![&b"\x00id"[..], b""]
+        );
+        assert_ne!(Some(route), Route::single(b"\x00id"));
+        assert_eq!(Route::from_frames([&b"a"[..], b"", b"b"]), None);
     }
 
     #[test]

@@ -238,7 +238,8 @@ fn worker_is_told_the_remaining_budget_and_the_route() {
     let out = h.ready(b"w1", "echo", 1);
     let (_, forwarded, _) = dispatched(&out).remove(0);
     assert_eq!(forwarded.timeout, Some(Duration::from_millis(1500)));
-    assert_eq!(forwarded.route, vec![b"client-1".to_vec()]);
+    // The client's route as received: its id, then the delimiter it sent.
+    assert_eq!(forwarded.route, vec![b"client-1".to_vec(), Vec::new()]);
 }
 
 // ---- queueing and deadlines -------------------------------------------------
