@@ -36,9 +36,10 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub pairs: Option<u32>,
 
-    /// Which reqrep worker serves the pipelined rows (`AsyncWorker` measured
-    /// faster and cheaper here than `Worker`'s handler threads).
-    #[arg(long, value_enum, default_value_t = WorkerKind::Async)]
+    /// Which reqrep worker serves the pipelined rows. The default, `inline`,
+    /// runs the handler on the socket thread as the raw worker does; `async`
+    /// and `threads` measure the cost of handing requests off.
+    #[arg(long, value_enum, default_value_t = WorkerKind::Inline)]
     pub reqrep_worker: WorkerKind,
 
     /// Only rows whose label contains this text (the memory probe is then

@@ -80,6 +80,9 @@ pub(crate) struct Core<'a> {
     pub(crate) service: &'a str,
     pub(crate) options: &'a WorkerOptions,
     pub(crate) results: &'a zmq::Socket,
+    /// Whether every reply comes straight back from `execute` (the results
+    /// socket is then never used).
+    pub(crate) inline: bool,
 }
 
 impl Core<'_> {
@@ -160,7 +163,13 @@ impl Core<'_> {
                 dealer.as_poll_item(zmq::POLLIN),
                 self.results.as_poll_item(zmq::POLLIN),
             ];
-            poll_items(&mut items, poll_ms(wake.saturating_duration_since(now)))?;
+            // An inline executor never defers a reply: its results socket
+            // stays silent, so only the broker's socket is watched.
+            let watched = if self.inline { 1 } else { 2 };
+            poll_items(
+                &mut items[..watched],
+                poll_ms(wake.saturating_duration_since(now)),
+            )?;
             let (incoming, done) = (items[0].is_readable(), items[1].is_readable());
             if done {
                 loop {
@@ -204,7 +213,7 @@ impl Core<'_> {
                         {
                             send_frames(&dealer, reply, 0)?;
                             stats.replies += 1;
-                            next_beat = Instant::now() + hb;
+                            next_beat = now + hb;
                         }
                     }
                     Command::Disconnect(d) => {

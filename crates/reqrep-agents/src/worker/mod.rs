@@ -58,6 +58,7 @@ impl Worker {
             service: &self.service,
             options: &self.options,
             results: &results,
+            inline: self.options.inline,
         };
         if self.options.inline {
             struct Inline<H>(H);
@@ -218,6 +219,7 @@ impl AsyncWorker {
                 service: &service,
                 options: &options,
                 results: &results,
+                inline: false,
             };
             let mut tasks = Tasks {
                 runtime,
