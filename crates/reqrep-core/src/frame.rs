@@ -14,8 +14,9 @@ use crate::{Code, Command, CorrelationId, Frame, Kind, Message, Status, pb};
 /// The protocol tag and version: the first bytes of every header frame.
 pub const PROTOCOL_TAG: &[u8] = b"RQ1";
 
-/// The most routing frames (the empty delimiter included) accepted before
-/// the header frame.
+/// The most routing frames accepted before the empty delimiter or, when
+/// there is none, before the header frame (whichever comes first must be
+/// among the first `MAX_ROUTE_FRAMES + 1` frames).
 pub const MAX_ROUTE_FRAMES: usize = 8;
 
 /// Size limits applied while decoding.
@@ -71,15 +72,16 @@ impl std::fmt::Display for Part {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// No header frame (one starting with [`PROTOCOL_TAG`], or right after
-    /// an empty delimiter) within the first [`MAX_ROUTE_FRAMES`] + 1 frames:
-    /// not a reqrep message.
+    /// Neither an empty delimiter nor a frame starting with `RQ` (the header
+    /// frame) within the first [`MAX_ROUTE_FRAMES`] + 1 frames: not a reqrep
+    /// message.
     #[error("no reqrep header frame")]
     NoHeader,
     /// The message ended before a required frame.
     #[error("message ends before the {0}")]
     Incomplete(Part),
-    /// The frame after the delimiter does not start with a reqrep tag:
+    /// The header frame (the frame after the delimiter, or the first one
+    /// starting with `RQ`) does not start with `RQ` and a version byte:
     /// foreign traffic.
     #[error("not a reqrep message: bad protocol tag {found:02x?}")]
     WrongTag {
@@ -89,7 +91,8 @@ pub enum DecodeError {
     /// A reqrep tag of a protocol version this side does not speak.
     #[error("unsupported protocol version {version:?}")]
     UnsupportedVersion {
-        /// The version part of the tag (after `RQ`), lossily decoded.
+        /// The version byte of the tag (the header frame's third byte),
+        /// lossily decoded.
         version: String,
     },
     /// The header frame is not a valid protobuf `Header`.
@@ -236,17 +239,29 @@ pub fn decode(frames: Vec<Frame>, limits: &Limits) -> Result<Decoded, DecodeErro
 }
 
 /// Where the header frame is, if anywhere: right after the first empty
-/// frame, or the first frame tagged `RQ`, within the routing window.
+/// frame, or the first frame that looks like a header, within the routing
+/// window.
 fn header_index(frames: &[Frame]) -> Option<usize> {
     frames
         .iter()
         .take(MAX_ROUTE_FRAMES + 1)
-        .position(|f| f.is_empty() || f.starts_with(TAG_PREFIX))
+        .position(|f| f.is_empty() || looks_like_header(f))
         .map(|i| if frames[i].is_empty() { i + 1 } else { i })
 }
 
 /// The tag's fixed part; the rest is the version.
 const TAG_PREFIX: &[u8] = b"RQ";
+
+/// The shortest header frame: the tag and a one-byte `kind` field.
+const MIN_HEADER_BYTES: usize = PROTOCOL_TAG.len() + 2;
+
+/// Whether a frame seen where routing frames may be is a header: tagged and
+/// at least [`MIN_HEADER_BYTES`] long. The length rule keeps the 4-byte
+/// request ids of `ZMQ_REQ_CORRELATE` (which come before the delimiter and
+/// may happen to start with `RQ`) from being taken for a header.
+fn looks_like_header(frame: &[u8]) -> bool {
+    frame.len() >= MIN_HEADER_BYTES && frame.starts_with(TAG_PREFIX)
+}
 
 /// Decodes `[header, payload...]` as received on a REQ or REP socket (the
 /// socket has already stripped routing frames and the delimiter).

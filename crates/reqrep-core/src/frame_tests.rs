@@ -100,6 +100,18 @@ fn the_delimiter_is_optional_and_kept_in_the_route() {
 }
 
 #[test]
+fn a_short_tagged_routing_frame_is_not_a_header() {
+    // ZMQ_REQ_CORRELATE puts a 4-byte request id before the delimiter; it may
+    // start with "RQ".
+    let req = request("echo");
+    let frames =
+        Message::request(req.clone(), vec![]).encode_routed([f(b"\0id"), f(b"RQ1x"), f(b"")]);
+    let decoded = decode(frames, &Limits::default()).expect("valid");
+    assert_eq!(decoded.route, vec![f(b"\0id"), f(b"RQ1x"), f(b"")]);
+    assert_eq!(decoded.message.command, Command::Request(req));
+}
+
+#[test]
 fn no_header() {
     let frames = vec![f(b"id"), f(b"x"), f(b"y")];
     assert_eq!(

@@ -53,7 +53,8 @@ pub struct Request {
     /// Remaining budget at send time, in whole milliseconds on the wire;
     /// `None` when the sender gives none.
     pub timeout: Option<Duration>,
-    /// 1-based attempt number.
+    /// 1-based attempt number. On the wire the first attempt is sent as 0
+    /// (absent) and 0 is read as 1; retries send 2, 3, ...
     pub attempt: u32,
     /// The request may safely run more than once.
     pub idempotent: bool,
@@ -61,8 +62,10 @@ pub struct Request {
     pub fail_fast: bool,
     /// Trace context and user headers.
     pub metadata: Metadata,
-    /// The client's routing frames at the broker; set by the broker, echoed by
-    /// the worker. Empty in direct exchanges and from clients.
+    /// The client's route at the broker as received: its routing frames,
+    /// then an empty element for the delimiter when the client sent one. Set
+    /// by the broker, echoed by the worker. Empty in direct exchanges and
+    /// from clients.
     pub route: Vec<Vec<u8>>,
 }
 
@@ -121,7 +124,8 @@ pub struct Reply {
     pub status: Status,
     /// Trace context and user headers.
     pub metadata: Metadata,
-    /// The request's routing frames, copied back unchanged by a worker.
+    /// The request's route (delimiter element included), copied back
+    /// unchanged by a worker.
     pub route: Vec<Vec<u8>>,
 }
 
