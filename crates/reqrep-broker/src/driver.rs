@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use reqrep_core::Message;
 use reqrep_core::socket::{self, Endpoint, SocketError, SocketOptions};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::BrokerConfig;
 use crate::http::{self, Health, HttpServer};
@@ -26,6 +26,11 @@ use crate::stats::Stats;
 const BATCH: usize = 256;
 /// The longest the loop sleeps, so `/healthz` sees it beat.
 const MAX_POLL: Duration = Duration::from_millis(500);
+/// Table memory the state machine must have given back (after a burst)
+/// before the driver asks the allocator to return free memory to the OS.
+const TRIM_AFTER: usize = 1 << 20;
+/// Least time between two such returns: each walks the whole heap.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the broker could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +89,9 @@ pub struct Broker {
     shutdown: ShutdownHandle,
     config: BrokerConfig,
     state: BrokerState,
+    /// Table memory the state machine gave back since the last trim.
+    released: usize,
+    last_trim: Option<Instant>,
     health: Arc<Health>,
     http: Option<HttpServer>,
     // Dropped last: terminating the context waits for the sockets above.
@@ -156,6 +164,8 @@ impl Broker {
             },
             config,
             state,
+            released: 0,
+            last_trim: None,
             health,
             http,
             _ctx: ctx,
@@ -273,10 +283,36 @@ impl Broker {
             if frontend_ready {
                 self.pump(Side::Frontend)?;
             }
+            self.return_memory(Instant::now());
         }
         let stats = self.state.stats();
         info!(?stats, "broker stopped");
         Ok(stats)
+    }
+
+    /// Once a burst is over and the state machine has shrunk its tables,
+    /// asks the allocator to return free memory to the OS (see
+    /// [`allocator::trim`]), at most once per [`TRIM_INTERVAL`].
+    fn return_memory(&mut self, now: Instant) {
+        self.released = self
+            .released
+            .saturating_add(self.state.take_released_memory());
+        if self.released < TRIM_AFTER
+            || self
+                .last_trim
+                .is_some_and(|t| now.saturating_duration_since(t) < TRIM_INTERVAL)
+        {
+            return;
+        }
+        let released = std::mem::take(&mut self.released);
+        self.last_trim = Some(now);
+        let returned = allocator::trim();
+        debug!(
+            released,
+            returned,
+            took_us = now.elapsed().as_micros() as u64,
+            "free memory returned to the OS"
+        );
     }
 
     /// Takes up to [`BATCH`] messages from one socket into the state machine.
@@ -354,6 +390,36 @@ fn send_routed(
     }
     let _ = socket::send_frames(socket, message.encode_body(), zmq::DONTWAIT);
     Ok(())
+}
+
+/// Returning free heap memory to the OS.
+///
+/// glibc's malloc keeps freed memory in its arenas for reuse and returns
+/// only the free top of each heap (and large blocks, which it maps on their
+/// own). After a burst, much of what the broker's queue held (payload
+/// copies, smaller tables, and libzmq's receive buffers, which libzmq's I/O
+/// thread allocates in an arena of its own) is free but spread between
+/// chunks still in use: in the memory probe (`reqrep-bench --only memory`),
+/// 100 000 queued requests left about 45 % of their growth resident after
+/// draining, 12 MiB held by glibc of which 0.3 MiB in use. `malloc_trim(0)`
+/// gives back every whole free page of every arena: 2 to 3 % was left.
+/// Other allocators and platforms: nothing to do here.
+#[allow(unsafe_code)]
+mod allocator {
+    /// Returns free memory to the OS; whether any was returned.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    pub(super) fn trim() -> bool {
+        // SAFETY: `malloc_trim` takes no pointers and touches only glibc's
+        // own arenas, each under its lock, so it may run on any thread
+        // while others allocate.
+        unsafe { libc::malloc_trim(0) != 0 }
+    }
+
+    /// Returns free memory to the OS; whether any was returned.
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    pub(super) fn trim() -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -1,21 +1,38 @@
 //! The async client: a cheap cloneable handle; one DEALER socket owned by an
-//! I/O thread; many requests in flight, each matched to its caller by
+//! I/O task; many requests in flight, each matched to its caller by
 //! correlation id through a map of oneshot senders.
 //!
-//! Handles hand commands to the I/O thread over a channel and wake it through
-//! an inproc socket only when it is asleep in `zmq::poll`, so a busy client
-//! pays no wake-up per request.
+//! The I/O task drives the socket through [`AsyncFd`] on the socket's
+//! `ZMQ_FD`, so it waits in the tokio reactor next to the callers: on a
+//! current-thread runtime a request goes from its caller to the socket and
+//! its reply back without any hand-off between OS threads.
+//!
+//! # Driving `ZMQ_FD`
+//!
+//! `ZMQ_FD` is not a data descriptor. It is libzmq's command mailbox, and it
+//! is edge-triggered: it turns readable when the socket's `ZMQ_EVENTS` may
+//! have changed, and every libzmq call on the socket (send, receive,
+//! `ZMQ_EVENTS` itself) may consume that signal. So the task only waits on
+//! the descriptor after a `ZMQ_EVENTS` check, made after its last socket
+//! call, showed nothing to do: no `POLLIN`, and no `POLLOUT` while sends are
+//! waiting in the outbox. Only then is the reactor's readiness cleared, and
+//! tokio's readiness ticks keep an edge that arrives meanwhile from being
+//! cleared with it. Every socket call uses `DONTWAIT`, so the task never
+//! blocks its runtime's thread.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use metrics::counter;
-use reqrep_core::socket::{self, Endpoint, SocketError, recv_frames, send_frames};
+use metrics::{Counter, counter};
+use reqrep_core::socket::{self, Endpoint, SocketError, recv_frames};
 use reqrep_core::{Command, CorrelationId, Frame, Limits, Message, Request, decode};
-use tokio::sync::oneshot;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use super::requester::{RETRIES_TOTAL, STALE_REPLIES_TOTAL};
@@ -24,19 +41,27 @@ use crate::RequestError;
 
 type ReplySender = oneshot::Sender<Result<Reply, RequestError>>;
 
+/// How many socket reads one turn of the I/O task may make before it yields
+/// to the other tasks of its runtime (its callers among them).
+const RECV_BUDGET: usize = 1024;
+
+/// What a handle asks of the I/O task.
 enum Cmd {
+    /// Send `frames` and hand the reply (or error) to `reply`.
     Send {
         id: CorrelationId,
         frames: Vec<Frame>,
         reply: ReplySender,
     },
+    /// The caller gave up waiting for `id` (it timed out): drop its sender,
+    /// so a late reply counts as stale.
     Forget(CorrelationId),
 }
 
+/// What every clone of one [`AsyncClient`] shares. Dropping the last one
+/// drops the command sender, which ends the I/O task.
 struct Shared {
-    commands: Mutex<Option<mpsc::Sender<Cmd>>>,
-    wake: Mutex<zmq::Socket>,
-    sleeping: Arc<AtomicBool>,
+    commands: mpsc::UnboundedSender<Cmd>,
     stale: Arc<AtomicU64>,
     options: ClientOptions,
     service: String,
@@ -44,54 +69,51 @@ struct Shared {
 
 impl Shared {
     fn submit(&self, cmd: Cmd) -> Result<(), RequestError> {
-        {
-            let guard = self
-                .commands
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let sender = guard.as_ref().ok_or(RequestError::Closed)?;
-            sender.send(cmd).map_err(|_| RequestError::Closed)?;
-        }
-        if self.sleeping.swap(false, Ordering::SeqCst) {
-            self.wake_io();
-        }
-        Ok(())
-    }
-
-    fn wake_io(&self) {
-        let wake = self
-            .wake
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = wake.send("", zmq::DONTWAIT);
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Closing the channel tells the I/O thread to stop; wake it to see it.
-        if let Ok(mut guard) = self.commands.lock() {
-            guard.take();
-        }
-        self.wake_io();
+        self.commands.send(cmd).map_err(|_| RequestError::Closed)
     }
 }
 
 /// An async client of one named service behind a broker (or of a direct
 /// ROUTER/REP replier when `service` is empty). Clone it freely: clones share
 /// one connection.
+///
+/// # Where the I/O runs
+///
+/// One I/O task owns the DEALER socket. [`AsyncClient::connect`] places it:
+///
+/// - Called inside a tokio runtime (so that
+///   [`tokio::runtime::Handle::try_current`] finds one), it spawns the task
+///   on that runtime. Requests then cost no OS-thread hand-off at all on a
+///   current-thread runtime. The runtime must have IO enabled (as
+///   `Runtime::new()`, `#[tokio::main]` and `enable_all()` do) and must keep
+///   running while the client is used: a current-thread runtime runs the task
+///   only while something is in its `block_on`, and once that runtime shuts
+///   down every pending and later request fails with
+///   [`RequestError::Closed`].
+/// - Called anywhere else (a plain thread), it starts a dedicated thread
+///   running a current-thread runtime for the task, so the client works from
+///   any runtime, or several, created before or after it.
+///
+/// [`AsyncClient::request`] itself needs a tokio runtime with time enabled,
+/// for its timeouts and retry backoff.
+///
+/// When the last clone is dropped, the task ends and closes the socket.
 #[derive(Clone)]
 pub struct AsyncClient {
     shared: Arc<Shared>,
 }
 
-static NEXT_CLIENT: AtomicU64 = AtomicU64::new(0);
-
 impl AsyncClient {
-    /// Connects to `endpoint` for `service` and starts the I/O thread.
+    /// Connects to `endpoint` for `service` and starts the I/O task: on the
+    /// current tokio runtime when there is one, else on a dedicated thread
+    /// (see [the type's docs](AsyncClient#where-the-io-runs)).
     ///
     /// # Errors
-    /// An invalid endpoint or a socket failure.
+    /// An invalid endpoint or a socket failure; failing to register the
+    /// socket with the reactor or to start the dedicated thread.
+    ///
+    /// # Panics
+    /// Inside a tokio runtime built without IO enabled.
     pub fn connect(
         endpoint: &str,
         service: &str,
@@ -102,38 +124,41 @@ impl AsyncClient {
         let dealer = ctx.socket(zmq::DEALER)?;
         options.socket.apply(&dealer)?;
         socket::connect(&dealer, &endpoint)?;
-        let wake_endpoint = format!(
-            "inproc://reqrep-async-client-{}",
-            NEXT_CLIENT.fetch_add(1, Ordering::Relaxed)
-        );
-        let wake_pull = ctx.socket(zmq::PULL)?;
-        wake_pull.bind(&wake_endpoint)?;
-        let wake_push = ctx.socket(zmq::PUSH)?;
-        wake_push.set_linger(0)?;
-        wake_push.connect(&wake_endpoint)?;
-
-        let (tx, rx) = mpsc::channel();
-        let sleeping = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::unbounded_channel();
         let stale = Arc::new(AtomicU64::new(0));
-        let io = Io {
+        let link = Link {
             dealer,
-            wake: wake_pull,
             commands: rx,
-            sleeping: Arc::clone(&sleeping),
-            stale: Arc::clone(&stale),
+            outbox: VecDeque::new(),
             pending: HashMap::new(),
+            stale: Arc::clone(&stale),
+            stale_counter: counter!(STALE_REPLIES_TOTAL),
             limits: options.limits,
-            _ctx: ctx,
         };
-        std::thread::Builder::new()
-            .name("reqrep-async-client".into())
-            .spawn(move || io.run())
-            .map_err(|_| RequestError::Closed)?;
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let io = Io::new(link, ctx)?;
+                drop(handle.spawn(io.run()));
+            }
+            Err(_) => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+                    .map_err(io_error)?;
+                let io = {
+                    // The descriptor registers with this runtime's reactor.
+                    let _entered = runtime.enter();
+                    Io::new(link, ctx)?
+                };
+                std::thread::Builder::new()
+                    .name("reqrep-async-client".into())
+                    .spawn(move || runtime.block_on(io.run()))
+                    .map_err(io_error)?;
+            }
+        }
         Ok(Self {
             shared: Arc::new(Shared {
-                commands: Mutex::new(Some(tx)),
-                wake: Mutex::new(wake_push),
-                sleeping,
+                commands: tx,
                 stale,
                 options,
                 service: service.to_owned(),
@@ -145,7 +170,8 @@ impl AsyncClient {
     /// options' timeout and retries.
     ///
     /// # Errors
-    /// As the blocking client: timeout, error status, closed client.
+    /// As the blocking client: timeout, error status; [`RequestError::Closed`]
+    /// once the I/O task is gone.
     pub async fn request(&self, payload: Vec<u8>) -> Result<Reply, RequestError> {
         let options = &self.shared.options;
         let size = payload.len();
@@ -213,104 +239,314 @@ impl AsyncClient {
     }
 }
 
-/// The I/O thread's state: the only owner of the DEALER socket.
+/// An [`io::Error`] (reactor registration, runtime or thread start) as a
+/// request error: its OS error number as a libzmq one when it has one.
+fn io_error(err: io::Error) -> RequestError {
+    match err.raw_os_error() {
+        Some(errno) => SocketError::Zmq(zmq::Error::from_raw(errno)).into(),
+        None => RequestError::Closed,
+    }
+}
+
+/// The socket's `ZMQ_FD`, borrowed for the reactor. It owns nothing: libzmq
+/// closes the descriptor with the socket, so the [`AsyncFd`] around it must
+/// be dropped first.
+struct ZmqFd(RawFd);
+
+impl AsRawFd for ZmqFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// The I/O task's state.
+///
+/// Fields drop in declaration order, which is the order they must close in,
+/// whether the task returns or its runtime drops it: the reactor
+/// registration, then the socket (whose mailbox `fd` is), then the context.
 struct Io {
-    dealer: zmq::Socket,
-    wake: zmq::Socket,
-    commands: mpsc::Receiver<Cmd>,
-    sleeping: Arc<AtomicBool>,
-    stale: Arc<AtomicU64>,
-    pending: HashMap<CorrelationId, ReplySender>,
-    limits: Limits,
+    fd: AsyncFd<ZmqFd>,
+    link: Link,
     _ctx: zmq::Context,
 }
 
 impl Io {
-    fn run(mut self) {
-        let stale_counter = counter!(STALE_REPLIES_TOTAL);
+    /// Registers the socket's `ZMQ_FD` with the current runtime's reactor.
+    fn new(link: Link, ctx: zmq::Context) -> Result<Self, RequestError> {
+        let raw = link.dealer.get_fd()?;
+        // tokio 1.54 deprecates this safe constructor for its `unsafe`
+        // successor `AsyncFd::register_with_interest`, which this crate keeps
+        // out (no `unsafe` code). The successor's contract holds here all the
+        // same: the descriptor stays open and the same for the `AsyncFd`'s
+        // whole life, because the socket that owns it lives in `link`, which
+        // drops after `fd` (see the field order above).
+        #[allow(deprecated)]
+        let fd = AsyncFd::with_interest(ZmqFd(raw), Interest::READABLE).map_err(io_error)?;
+        Ok(Self {
+            fd,
+            link,
+            _ctx: ctx,
+        })
+    }
+
+    /// Runs until every handle is gone or the socket fails; then drops the
+    /// state, which completes every pending request with
+    /// [`RequestError::Closed`].
+    async fn run(mut self) {
+        if let Err(err) = self.serve().await {
+            debug!(cause = %err, "async client I/O task failed");
+        }
+    }
+
+    async fn serve(&mut self) -> io::Result<()> {
+        let Self { fd, link, .. } = self;
+        let mut busy = link.pump()? == Turn::Busy;
         loop {
-            // Take every command; then announce sleep and look once more, so
-            // a command sent in between is never missed.
-            if !self.drain_commands() {
-                return;
+            if busy {
+                // Work is left on the socket, but no new edge will announce
+                // it: let the other tasks run, then carry on without waiting.
+                tokio::task::yield_now().await;
+                if !link.drain_commands() {
+                    return Ok(());
+                }
+                busy = link.pump()? == Turn::Busy;
+                continue;
             }
-            self.sleeping.store(true, Ordering::SeqCst);
-            if !self.drain_commands() {
-                return;
-            }
-            let mut items = [
-                self.dealer.as_poll_item(zmq::POLLIN),
-                self.wake.as_poll_item(zmq::POLLIN),
-            ];
-            if super::requester::poll_items(&mut items, 1000).is_err() {
-                return;
-            }
-            let (replies, woken) = (items[0].is_readable(), items[1].is_readable());
-            self.sleeping.store(false, Ordering::SeqCst);
-            if woken {
-                while self.wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
-            }
-            if replies {
-                loop {
-                    let frames = match recv_frames(&self.dealer, zmq::DONTWAIT) {
-                        Ok(frames) => frames,
-                        Err(zmq::Error::EAGAIN) => break,
-                        Err(_) => return,
+            tokio::select! {
+                biased;
+                cmd = link.commands.recv() => {
+                    let Some(cmd) = cmd else {
+                        return Ok(());
                     };
-                    match decode(frames, &self.limits) {
-                        Ok(d) => match d.message.command {
-                            Command::Reply(reply) => match self.pending.remove(&reply.id) {
-                                Some(tx) => {
-                                    let result = if reply.status.is_ok() {
-                                        Ok(Reply {
-                                            id: reply.id,
-                                            payload: d.message.payload,
-                                            metadata: reply.metadata,
-                                            attempts: 1,
-                                        })
-                                    } else {
-                                        Err(RequestError::Status(reply.status))
-                                    };
-                                    let _ = tx.send(result);
-                                }
-                                None => {
-                                    self.stale.fetch_add(1, Ordering::Relaxed);
-                                    stale_counter.increment(1);
-                                }
-                            },
-                            _ => {
-                                self.stale.fetch_add(1, Ordering::Relaxed);
-                                stale_counter.increment(1);
-                            }
-                        },
-                        Err(err) => {
-                            debug!(cause = %err, "malformed reply dropped");
-                            self.stale.fetch_add(1, Ordering::Relaxed);
-                            stale_counter.increment(1);
-                        }
+                    link.handle(cmd);
+                    if !link.drain_commands() {
+                        return Ok(());
+                    }
+                    busy = link.pump()? == Turn::Busy;
+                }
+                ready = fd.readable() => {
+                    let mut guard = ready?;
+                    busy = link.pump()? == Turn::Busy;
+                    if !busy {
+                        // `ZMQ_EVENTS` was just read and showed nothing to
+                        // do: only now may the edge be considered consumed.
+                        guard.clear_ready();
                     }
                 }
             }
         }
     }
+}
 
-    /// Handles queued commands; `false` once every handle is gone.
+/// Whether a [`Link::pump`] left the socket with nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// `ZMQ_EVENTS`, read last, showed nothing to do: safe to wait on the
+    /// descriptor.
+    Idle,
+    /// The read budget ran out with replies still waiting.
+    Busy,
+}
+
+/// A request waiting for the socket to accept it (`POLLOUT`).
+struct Outgoing {
+    id: CorrelationId,
+    frames: Vec<Frame>,
+    reply: ReplySender,
+}
+
+/// What became of one [`Link::try_send`].
+enum Sent {
+    /// Queued in libzmq (or, rarely, lost on the way: see `try_send`); its
+    /// reply may come.
+    Queued,
+    /// Nothing was sent: the socket cannot take a message now. The frames
+    /// come back intact.
+    WouldBlock(Vec<Frame>),
+    /// Nothing was sent, and retrying will not help.
+    Failed(zmq::Error),
+}
+
+/// The socket side of the I/O task: everything but the reactor registration,
+/// so that a readiness guard (borrowing the [`AsyncFd`]) can be held while
+/// the socket is worked.
+struct Link {
+    dealer: zmq::Socket,
+    commands: mpsc::UnboundedReceiver<Cmd>,
+    /// Requests the socket could not take yet, in submission order.
+    outbox: VecDeque<Outgoing>,
+    pending: HashMap<CorrelationId, ReplySender>,
+    stale: Arc<AtomicU64>,
+    stale_counter: Counter,
+    limits: Limits,
+}
+
+impl Link {
+    /// Handles every queued command; `false` once every handle is gone.
     fn drain_commands(&mut self) -> bool {
         loop {
             match self.commands.try_recv() {
-                Ok(Cmd::Send { id, frames, reply }) => {
-                    if let Err(e) = send_frames(&self.dealer, frames, 0) {
-                        let _ = reply.send(Err(e.into()));
-                    } else {
-                        self.pending.insert(id, reply);
-                    }
-                }
-                Ok(Cmd::Forget(id)) => {
-                    self.pending.remove(&id);
-                }
-                Err(mpsc::TryRecvError::Empty) => return true,
-                Err(mpsc::TryRecvError::Disconnected) => return false,
+                Ok(cmd) => self.handle(cmd),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
             }
         }
+    }
+
+    /// Sends (or queues) a request, or forgets one.
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Send { id, frames, reply } => {
+                let out = Outgoing { id, frames, reply };
+                if self.outbox.is_empty() {
+                    self.send(out);
+                } else {
+                    // Keep the order: this one goes after those waiting.
+                    self.outbox.push_back(out);
+                }
+            }
+            Cmd::Forget(id) => {
+                self.pending.remove(&id);
+                if !self.outbox.is_empty() {
+                    self.outbox.retain(|out| out.id != id);
+                }
+            }
+        }
+    }
+
+    /// Sends `out` now, or puts it at the head of the outbox; `false` when
+    /// it went to the outbox.
+    fn send(&mut self, out: Outgoing) -> bool {
+        match self.try_send(out.frames) {
+            Sent::Queued => {
+                self.pending.insert(out.id, out.reply);
+                true
+            }
+            Sent::WouldBlock(frames) => {
+                self.outbox.push_front(Outgoing { frames, ..out });
+                false
+            }
+            Sent::Failed(err) => {
+                let _ = out.reply.send(Err(err.into()));
+                true
+            }
+        }
+    }
+
+    /// One non-blocking send of a whole message.
+    ///
+    /// The first frame (the empty delimiter) is sent as a copy, so that an
+    /// `EAGAIN` on it leaves the message intact for the outbox. Once it is
+    /// accepted libzmq takes the rest of the message too; should a later
+    /// frame fail anyway (the peer's pipe broke mid-message), libzmq drops
+    /// the parts sent and the request is lost as on the wire: its caller's
+    /// timeout and retries take it from there.
+    fn try_send(&self, frames: Vec<Frame>) -> Sent {
+        let Some(first) = frames.first() else {
+            return Sent::Queued;
+        };
+        let last = frames.len() - 1;
+        let more = |i: usize| if i < last { zmq::SNDMORE } else { 0 };
+        match self.dealer.send(&first[..], zmq::DONTWAIT | more(0)) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Sent::WouldBlock(frames),
+            Err(err) => return Sent::Failed(err),
+        }
+        for (i, frame) in frames.into_iter().enumerate().skip(1) {
+            if let Err(err) = self.dealer.send(frame, zmq::DONTWAIT | more(i)) {
+                debug!(cause = %err, "request lost mid-message; its timeout will retry it");
+                break;
+            }
+        }
+        Sent::Queued
+    }
+
+    /// Sends from the outbox until it is empty or the socket pushes back;
+    /// whether anything was sent.
+    fn flush(&mut self) -> bool {
+        let mut sent = false;
+        while let Some(out) = self.outbox.pop_front() {
+            if !self.send(out) {
+                break;
+            }
+            sent = true;
+        }
+        sent
+    }
+
+    /// Works the socket until `ZMQ_EVENTS`, read after the last socket call,
+    /// shows nothing to do ([`Turn::Idle`]), or the read budget runs out
+    /// ([`Turn::Busy`]).
+    fn pump(&mut self) -> Result<Turn, zmq::Error> {
+        let mut budget = RECV_BUDGET;
+        loop {
+            let events = match self.dealer.get_events() {
+                Ok(events) => events,
+                Err(zmq::Error::EINTR) => continue,
+                Err(err) => return Err(err),
+            };
+            let mut acted = false;
+            if events.contains(zmq::POLLOUT) && !self.outbox.is_empty() {
+                acted = self.flush();
+            }
+            if events.contains(zmq::POLLIN) {
+                if budget == 0 {
+                    return Ok(Turn::Busy);
+                }
+                budget = self.receive(budget)?;
+                acted = true;
+            }
+            if !acted {
+                return Ok(Turn::Idle);
+            }
+        }
+    }
+
+    /// Takes replies until the socket has none (`EAGAIN`) or `budget` reads
+    /// are spent; the budget left.
+    fn receive(&mut self, mut budget: usize) -> Result<usize, zmq::Error> {
+        while budget > 0 {
+            budget -= 1;
+            match recv_frames(&self.dealer, zmq::DONTWAIT) {
+                Ok(frames) => self.deliver(frames),
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(budget)
+    }
+
+    /// Hands one received message to the request it answers.
+    fn deliver(&mut self, frames: Vec<Frame>) {
+        match decode(frames, &self.limits) {
+            Ok(d) => match d.message.command {
+                Command::Reply(reply) => match self.pending.remove(&reply.id) {
+                    Some(tx) => {
+                        let result = if reply.status.is_ok() {
+                            Ok(Reply {
+                                id: reply.id,
+                                payload: d.message.payload,
+                                metadata: reply.metadata,
+                                attempts: 1,
+                            })
+                        } else {
+                            Err(RequestError::Status(reply.status))
+                        };
+                        let _ = tx.send(result);
+                    }
+                    None => self.count_stale(),
+                },
+                _ => self.count_stale(),
+            },
+            Err(err) => {
+                debug!(cause = %err, "malformed reply dropped");
+                self.count_stale();
+            }
+        }
+    }
+
+    fn count_stale(&self) {
+        self.stale.fetch_add(1, Ordering::Relaxed);
+        self.stale_counter.increment(1);
     }
 }

@@ -28,10 +28,15 @@ pub(super) fn run(spec: &RunSpec, kind: WorkerKind) -> Result<Sample, BenchError
         .enable_all()
         .build()
         .map_err(BenchError::thread)?;
-    let clients = (0..scenario.clients)
-        .map(|_| AsyncClient::connect(&frontend, SERVICE, client_options(spec)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(BenchError::reqrep)?;
+    // Connected inside the runtime, each client's I/O runs as a task on it:
+    // request, socket and reply all on one thread, no hand-off.
+    let clients = {
+        let _entered = runtime.enter();
+        (0..scenario.clients)
+            .map(|_| AsyncClient::connect(&frontend, SERVICE, client_options(spec)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(BenchError::reqrep)?
+    };
     let payload: Arc<[u8]> = load::payload(scenario.payload).into();
     let per_client = scenario.per_client_in_flight();
 

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use reqrep_core::{CorrelationId, Frame, Reply};
 
+use super::payload::Payload;
 use super::{HashMap, Route};
 
 type Key = (Route, CorrelationId);
 
 struct Cached {
     reply: Reply,
-    payload: Vec<Vec<u8>>,
+    payload: Payload,
     stored: Instant,
 }
 
@@ -47,7 +48,7 @@ impl ReplyCache {
             };
             self.entries.remove(&oldest);
         }
-        let payload = payload.iter().map(|f| f.to_vec()).collect();
+        let payload = Payload::copy_of(payload);
         self.order.push_back((now, key.clone()));
         self.entries.insert(
             key,
@@ -66,8 +67,7 @@ impl ReplyCache {
         if now.saturating_duration_since(cached.stored) >= self.ttl {
             return None;
         }
-        let payload = cached.payload.iter().map(|p| Frame::from(&p[..])).collect();
-        Some((cached.reply.clone(), payload))
+        Some((cached.reply.clone(), cached.payload.to_frames()))
     }
 
     /// Drops expired entries.
@@ -83,6 +83,28 @@ impl ReplyCache {
                 }
             }
         }
+    }
+
+    /// Whether nothing is cached (no lookup needed).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Gives memory back once most of it is unused; returns the bytes freed.
+    pub(crate) fn shrink(&mut self, slack: usize) -> usize {
+        let mut freed = 0;
+        let live = self.entries.len();
+        if self.entries.capacity() > 4 * live + slack {
+            let before = self.entries.capacity();
+            self.entries.shrink_to_fit();
+            freed += before.saturating_sub(self.entries.capacity()) * size_of::<(Key, Cached)>();
+        }
+        if self.order.capacity() > 4 * self.order.len() + slack {
+            let before = self.order.capacity();
+            self.order.shrink_to_fit();
+            freed += before.saturating_sub(self.order.capacity()) * size_of::<(Instant, Key)>();
+        }
+        freed
     }
 
     #[cfg(test)]

@@ -6,8 +6,17 @@
 //! returns nothing; the messages to send are queued as [`Action`]s and taken
 //! with [`BrokerState::poll_action`]. No sockets, no clock: the driver owns
 //! those, and tests drive whole conversations with a fake clock.
+//!
+//! Memory: a queued request costs one slab slot (about 110 B: the request
+//! header field by field, see `entries::Entry`), 4 B in the key index, 16 B
+//! in the deadline heap, 8 B in its service's queue, and its payload copied
+//! out of libzmq's receive buffers (see `payload`). Tables and queues are
+//! shrunk once a burst is over (`compact`), and the driver is told how much
+//! was given back ([`BrokerState::take_released_memory`]).
 
 mod cache;
+mod entries;
+mod payload;
 mod route;
 mod service;
 mod worker;
@@ -22,7 +31,7 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use reqrep_core::{
     Code, Command, CorrelationId, Deadline, DecodeError, Frame, Limits, MAX_ROUTE_FRAMES, Message,
-    Ready, Reply, Request, Status, decode, pb,
+    Metadata, Ready, Reply, Request, Status, decode, pb,
 };
 use tracing::{debug, info, warn};
 
@@ -31,6 +40,8 @@ pub use route::Route;
 use crate::config::BrokerConfig;
 use crate::stats::{GlobalMetrics, Stats};
 use cache::ReplyCache;
+use entries::{Entries, Entry, EntryId, WorkerId};
+use payload::Payload;
 use service::Service;
 use worker::Worker;
 
@@ -103,53 +114,92 @@ impl Default for StateConfig {
     }
 }
 
-type RequestKey = (Route, CorrelationId);
-
 /// Hash maps with a fast, randomly seeded hasher (keys come from peers, so
 /// the seed matters; SipHash was a measurable share of the hot path).
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type EntryId = u64;
 
-/// Where a request is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Place {
-    /// In its service's queue.
-    Queued,
-    /// Dispatched to this worker.
-    InFlight(Route),
+/// A service's slot in [`BrokerState`]'s service table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ServiceId(u32);
+
+impl ServiceId {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
-/// One request the broker holds.
-struct Entry {
-    key: RequestKey,
-    /// The header as received (its `route` is empty; the key holds the route).
-    request: Request,
-    /// The payload while queued; while in flight, a copy kept for
-    /// re-dispatch when the request is retriable, else empty.
-    payload: Vec<Frame>,
-    /// Whether a re-dispatch is possible (payload copy kept).
-    retriable: bool,
-    received: Instant,
-    deadline: Deadline,
-    place: Place,
+/// An instant as nanoseconds from the broker's epoch: half the size of an
+/// `Instant`, and exact for 292 years either side of the epoch.
+type Tick = i64;
+
+/// Converts between instants and [`Tick`]s.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    epoch: Instant,
 }
+
+impl Clock {
+    fn tick(self, at: Instant) -> Tick {
+        match at.checked_duration_since(self.epoch) {
+            Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+            None => {
+                i64::try_from(self.epoch.duration_since(at).as_nanos()).map_or(i64::MIN, |n| -n)
+            }
+        }
+    }
+
+    fn instant(self, tick: Tick) -> Instant {
+        let offset = Duration::from_nanos(tick.unsigned_abs());
+        let at = if tick >= 0 {
+            self.epoch.checked_add(offset)
+        } else {
+            self.epoch.checked_sub(offset)
+        };
+        at.unwrap_or(self.epoch)
+    }
+}
+
+/// The time from `earlier` to `later`; zero when `later` is not later.
+fn elapsed(later: Tick, earlier: Tick) -> Duration {
+    Duration::from_nanos(u64::try_from(later.saturating_sub(earlier)).unwrap_or(0))
+}
+
+/// Shrinking a table or queue is worth it above this many unused slots.
+const SLACK: usize = 1024;
 
 /// The broker's whole state: services, workers, requests, timers.
 pub struct BrokerState {
     config: StateConfig,
-    services: HashMap<String, Service>,
-    workers: HashMap<Route, Worker>,
-    entries: HashMap<EntryId, Entry>,
-    by_key: HashMap<RequestKey, EntryId>,
-    deadlines: BinaryHeap<Reverse<(Instant, EntryId)>>,
-    next_id: EntryId,
+    clock: Clock,
+    /// Services by slot; a slot is reused once its service is forgotten.
+    services: Vec<Option<Service>>,
+    service_ids: HashMap<String, ServiceId>,
+    /// Registered workers by slot; a slot is reused once its worker leaves.
+    workers: Vec<Option<Worker>>,
+    worker_ids: HashMap<Route, WorkerId>,
+    entries: Entries,
+    /// Request deadlines, earliest first. Those of requests that have left
+    /// linger until they come up or [`Self::compact`] drops them.
+    deadlines: BinaryHeap<Reverse<(Tick, EntryId)>>,
     cache: ReplyCache,
     actions: VecDeque<Action>,
     /// Earliest instant a worker timer (heartbeat or expiry) may be due.
     next_worker_timer: Option<Instant>,
     draining: bool,
+    /// Bytes of table capacity given back since the driver last asked.
+    released: usize,
     stats: Stats,
     metrics: GlobalMetrics,
+}
+
+/// The occupied slot `index` of a table of slots.
+fn slot<T>(slots: &mut [Option<T>], index: usize) -> Option<&mut T> {
+    slots.get_mut(index).and_then(Option::as_mut)
+}
+
+/// Metadata as an entry keeps it: boxed, and only when there is some.
+fn boxed(metadata: Metadata) -> Option<Box<Metadata>> {
+    (!metadata.is_empty()).then(|| Box::new(metadata))
 }
 
 impl BrokerState {
@@ -158,16 +208,20 @@ impl BrokerState {
         let cache = ReplyCache::new(config.reply_cache_size, config.reply_cache_ttl);
         Self {
             config,
-            services: HashMap::default(),
-            workers: HashMap::default(),
-            entries: HashMap::default(),
-            by_key: HashMap::default(),
+            clock: Clock {
+                epoch: Instant::now(),
+            },
+            services: Vec::new(),
+            service_ids: HashMap::default(),
+            workers: Vec::new(),
+            worker_ids: HashMap::default(),
+            entries: Entries::new(),
             deadlines: BinaryHeap::new(),
-            next_id: 0,
             cache,
             actions: VecDeque::new(),
             next_worker_timer: None,
             draining: false,
+            released: 0,
             stats: Stats::default(),
             metrics: GlobalMetrics::new(),
         }
@@ -183,9 +237,19 @@ impl BrokerState {
         self.stats
     }
 
+    /// Bytes of table and queue capacity given back to the allocator since
+    /// the last call (after a burst: see [`Self::on_tick`]). The driver uses
+    /// it to decide when to ask the allocator to return memory to the OS.
+    pub fn take_released_memory(&mut self) -> usize {
+        std::mem::take(&mut self.released)
+    }
+
     /// When [`Self::on_tick`] must next run; `None` when no timer is set.
     pub fn next_timeout(&self) -> Option<Instant> {
-        let deadline = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        let deadline = self
+            .deadlines
+            .peek()
+            .map(|Reverse((at, _))| self.clock.instant(*at));
         match (deadline, self.next_worker_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -199,15 +263,12 @@ impl BrokerState {
 
     /// Requests dispatched to workers and not yet answered.
     pub fn in_flight(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|e| matches!(e.place, Place::InFlight(_)))
-            .count()
+        self.entries.iter().filter(|(_, e)| !e.is_queued()).count()
     }
 
     /// Registered workers.
     pub fn worker_count(&self) -> usize {
-        self.workers.len()
+        self.worker_ids.len()
     }
 
     /// Whether a drain has started.
@@ -220,13 +281,19 @@ impl BrokerState {
     /// Handles a message received on the frontend: `frames` as the ROUTER
     /// delivered them (routing frames first).
     pub fn on_client(&mut self, now: Instant, frames: Vec<Frame>) {
-        let reply_route = error_route(&frames);
+        let (reply_route, packed) = error_route(&frames);
         let decoded = match decode(frames, &self.config.limits) {
             Ok(decoded) => decoded,
             Err(err) => return self.malformed_client(reply_route, &err),
         };
-        let Some(route) = Route::from_frames(decoded.route.iter().map(|f| &f[..])) else {
-            return self.malformed_client(reply_route, &DecodeError::NoHeader);
+        let route = match reply_route {
+            // The same leading frames (as when the client sent a delimiter):
+            // the same route, already packed.
+            Some(route) if decoded.route.len() == packed => route,
+            reply_route => match Route::from_frames(decoded.route.iter().map(|f| &f[..])) {
+                Some(route) => route,
+                None => return self.malformed_client(reply_route, &DecodeError::NoHeader),
+            },
         };
         match decoded.message.command {
             Command::Request(request) => {
@@ -254,13 +321,7 @@ impl BrokerState {
         }
     }
 
-    fn on_request(
-        &mut self,
-        now: Instant,
-        route: Route,
-        mut request: Request,
-        payload: Vec<Frame>,
-    ) {
+    fn on_request(&mut self, now: Instant, route: Route, request: Request, payload: Vec<Frame>) {
         let span = tracing::debug_span!("request", correlation_id = %request.id, service = %request.service);
         let _entered = span.enter();
         self.stats.requests += 1;
@@ -274,24 +335,28 @@ impl BrokerState {
         if request.service.starts_with(RESERVED_PREFIX) {
             return self.builtin(route, &request, payload);
         }
-        let key = (route, request.id);
-        if self.by_key.contains_key(&key) {
+        let hash = self.entries.hash(&route, &request.id);
+        if self.entries.find(hash, &route, &request.id).is_some() {
             self.stats.duplicates += 1;
             self.metrics.duplicates.increment(1);
             debug!("duplicate of a request in flight, absorbed");
             return;
         }
-        if let Some((reply, payload)) = self.cache.get(now, &key) {
-            self.stats.cache_hits += 1;
-            self.metrics.cache_hits.increment(1);
-            debug!("answered from the reply cache");
-            self.actions.push_back(Action::ToClient {
-                route: key.0,
-                message: Message::reply(reply, payload),
-            });
-            return;
+        let mut route = route;
+        if !self.cache.is_empty() {
+            let key = (route, request.id);
+            if let Some((reply, payload)) = self.cache.get(now, &key) {
+                self.stats.cache_hits += 1;
+                self.metrics.cache_hits.increment(1);
+                debug!("answered from the reply cache");
+                self.actions.push_back(Action::ToClient {
+                    route: key.0,
+                    message: Message::reply(reply, payload),
+                });
+                return;
+            }
+            route = key.0;
         }
-        let (route, _) = key;
         if self.draining {
             return self.reject(
                 route,
@@ -299,18 +364,20 @@ impl BrokerState {
                 Status::unavailable("broker is shutting down"),
             );
         }
-        if !self.services.contains_key(&request.service) {
-            if self.services.len() >= self.config.max_services {
-                let status = Status::resource_exhausted(format!(
-                    "too many services (limit {})",
-                    self.config.max_services
-                ));
-                return self.reject(route, &request, status);
+        let sid = match self.service_ids.get(request.service.as_str()) {
+            Some(&sid) => sid,
+            None => {
+                if self.service_ids.len() >= self.config.max_services {
+                    let status = Status::resource_exhausted(format!(
+                        "too many services (limit {})",
+                        self.config.max_services
+                    ));
+                    return self.reject(route, &request, status);
+                }
+                self.add_service(&request.service)
             }
-            self.services
-                .insert(request.service.clone(), Service::new(&request.service));
-        }
-        let Some(service) = self.services.get_mut(&request.service) else {
+        };
+        let Some(service) = slot(&mut self.services, sid.index()) else {
             return;
         };
         if service.workers == 0 && request.fail_fast {
@@ -328,27 +395,90 @@ impl BrokerState {
             return self.reply_error_counted(route, request.id, status);
         }
         let deadline = Deadline::after(now, request.timeout.unwrap_or(self.config.default_timeout));
-        request.route.clear();
-        let id = self.next_id;
-        self.next_id += 1;
-        let key = (route, request.id);
-        self.by_key.insert(key.clone(), id);
-        self.deadlines.push(Reverse((deadline.instant(), id)));
-        service.enqueue_back(id);
-        let name = request.service.clone();
-        self.entries.insert(
+        let deadline = self.clock.tick(deadline.instant());
+        let received = self.clock.tick(now);
+        let Request {
             id,
-            Entry {
-                key,
-                request,
-                payload,
-                retriable: false,
-                received: now,
-                deadline,
-                place: Place::Queued,
-            },
-        );
-        self.dispatch(now, &name);
+            service: name,
+            attempt,
+            idempotent,
+            fail_fast,
+            metadata,
+            ..
+        } = request;
+        let mut entry = Entry {
+            route,
+            id,
+            received,
+            deadline,
+            payload: Payload::none(),
+            metadata: None,
+            service: sid,
+            attempt,
+            worker: None,
+            idempotent,
+            fail_fast,
+            retriable: false,
+        };
+        // Nothing waits before it and a worker is free: straight on, with
+        // the frames as received and the header's own strings.
+        let direct = service.queued == 0 && !service.available.is_empty();
+        if direct {
+            entry.retriable = idempotent && attempt < self.config.max_attempts;
+            if entry.retriable {
+                entry.payload = Payload::copy_of(&payload);
+                entry.metadata = boxed(metadata.clone());
+            }
+        }
+        let client = direct.then(|| entry.route.to_vecs());
+        service.held += 1;
+        let id_in = self.entries.insert(hash, entry);
+        self.deadlines.push(Reverse((deadline, id_in)));
+        if let Some(client) = client
+            && let Some((wid, worker)) = take_worker(&mut self.workers, service, now, id_in)
+            && let Some(entry) = self.entries.get_mut(id_in)
+        {
+            entry.worker = Some(wid);
+            let forwarded = Request {
+                id,
+                service: name,
+                timeout: Some(elapsed(deadline, received).max(Duration::from_millis(1))),
+                attempt,
+                idempotent,
+                fail_fast,
+                metadata,
+                route: client,
+            };
+            debug!(correlation_id = %id, worker = %worker, "dispatched");
+            self.actions.push_back(Action::ToWorker {
+                worker,
+                message: Message::request(forwarded, payload),
+            });
+            return;
+        }
+        if let Some(entry) = self.entries.get_mut(id_in) {
+            entry.payload = Payload::keep(payload);
+            entry.metadata = boxed(metadata);
+            entry.retriable = false;
+        }
+        service.enqueue_back(id_in);
+        self.dispatch(now, sid);
+    }
+
+    /// A new, empty service in the first free slot.
+    fn add_service(&mut self, name: &str) -> ServiceId {
+        let index = self
+            .services
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.services.len());
+        if index == self.services.len() {
+            self.services.push(None);
+        }
+        self.services[index] = Some(Service::new(name));
+        let sid = ServiceId(u32::try_from(index).unwrap_or(u32::MAX));
+        self.service_ids.insert(name.to_owned(), sid);
+        sid
     }
 
     /// Answers a request for a built-in service.
@@ -394,7 +524,8 @@ impl BrokerState {
     pub fn service_list(&self, only: Option<&str>) -> pb::ServiceList {
         let mut services: Vec<pb::ServiceInfo> = self
             .services
-            .values()
+            .iter()
+            .flatten()
             .filter(|s| only.is_none_or(|name| s.name == name))
             .map(|s| pb::ServiceInfo {
                 name: s.name.clone(),
@@ -402,7 +533,7 @@ impl BrokerState {
                 free_credits: s
                     .available
                     .iter()
-                    .filter_map(|w| self.workers.get(w))
+                    .filter_map(|w| self.workers.get(w.index()).and_then(Option::as_ref))
                     .map(|w| w.free)
                     .sum(),
                 queue_depth: to_u32(s.queued),
@@ -415,7 +546,9 @@ impl BrokerState {
 
     /// Answers a request with a broker-generated error, counting it.
     fn reject(&mut self, route: Route, request: &Request, status: Status) {
-        if let Some(service) = self.services.get_mut(&request.service) {
+        if let Some(&sid) = self.service_ids.get(request.service.as_str())
+            && let Some(service) = slot(&mut self.services, sid.index())
+        {
             service.metrics.outcome(status.code);
         }
         self.reply_error_counted(route, request.id, status);
@@ -434,59 +567,58 @@ impl BrokerState {
 
     // ---- dispatch --------------------------------------------------------
 
-    /// Sends queued requests of `service` to workers with free credits, least
+    /// Sends queued requests of `sid` to workers with free credits, least
     /// recently used first, until one of the two runs out.
-    fn dispatch(&mut self, now: Instant, service: &str) {
-        let Some(svc) = self.services.get_mut(service) else {
+    fn dispatch(&mut self, now: Instant, sid: ServiceId) {
+        let Some(svc) = slot(&mut self.services, sid.index()) else {
             return;
         };
+        let now_tick = self.clock.tick(now);
         while svc.queued > 0 && !svc.available.is_empty() {
             let Some(id) = svc.queue.pop_front() else {
                 break;
             };
-            let Some(entry) = self.entries.get_mut(&id) else {
+            let Some(entry) = self.entries.get_mut(id) else {
                 continue;
             };
-            if entry.place != Place::Queued {
+            if !entry.is_queued() {
                 continue;
             }
-            if entry.deadline.is_expired(now) {
+            if now_tick >= entry.deadline {
                 // Left for `expire_requests`, which answers it and counts it down.
                 continue;
             }
-            svc.queued -= 1;
-            let Some(worker_id) = svc.available.pop_front() else {
+            let Some((wid, worker)) = take_worker(&mut self.workers, svc, now, id) else {
+                svc.queue.push_front(id);
                 break;
             };
-            let Some(worker) = self.workers.get_mut(&worker_id) else {
-                continue;
-            };
-            worker.free -= 1;
-            if worker.free > 0 {
-                svc.available.push_back(worker_id.clone());
-            }
-            worker.in_flight.push(id);
-            worker.next_heartbeat = now + worker.heartbeat;
-            svc.in_flight += 1;
-
-            let attempts_left = entry.request.attempt < self.config.max_attempts;
-            entry.retriable = entry.request.idempotent && attempts_left;
-            let payload = if entry.retriable {
-                entry.payload.iter().map(|f| Frame::from(&f[..])).collect()
+            svc.queued -= 1;
+            entry.worker = Some(wid);
+            entry.retriable = entry.idempotent && entry.attempt < self.config.max_attempts;
+            let (payload, metadata) = if entry.retriable {
+                let metadata = entry.metadata.as_deref().cloned().unwrap_or_default();
+                (entry.payload.to_frames(), metadata)
             } else {
-                std::mem::take(&mut entry.payload)
+                let metadata = entry.metadata.take().map(|m| *m).unwrap_or_default();
+                (entry.payload.take(), metadata)
             };
-            let mut forwarded = entry.request.clone();
-            forwarded.route = entry.key.0.to_vecs();
-            forwarded.timeout = Some(entry.deadline.remaining(now).max(Duration::from_millis(1)));
-            entry.place = Place::InFlight(worker_id.clone());
-            debug!(correlation_id = %entry.request.id, worker = %worker_id, "dispatched");
+            let forwarded = Request {
+                id: entry.id,
+                service: svc.name.clone(),
+                timeout: Some(elapsed(entry.deadline, now_tick).max(Duration::from_millis(1))),
+                attempt: entry.attempt,
+                idempotent: entry.idempotent,
+                fail_fast: entry.fail_fast,
+                metadata,
+                route: entry.route.to_vecs(),
+            };
+            debug!(correlation_id = %entry.id, worker = %worker, "dispatched");
             self.actions.push_back(Action::ToWorker {
-                worker: worker_id,
+                worker,
                 message: Message::request(forwarded, payload),
             });
         }
-        svc.compact_queue(&self.entries, |e: &Entry| e.place == Place::Queued);
+        svc.compact_queue(&self.entries);
         svc.metrics.queue_depth.set(svc.queued as f64);
     }
 
@@ -509,7 +641,10 @@ impl BrokerState {
             }
         };
         let message = decoded.message;
-        let Some(worker) = self.workers.get_mut(&worker_id) else {
+        let registered = self.worker_ids.get(&worker_id).copied();
+        let Some((wid, worker)) =
+            registered.and_then(|wid| Some((wid, slot(&mut self.workers, wid.index())?)))
+        else {
             return match message.command {
                 Command::Ready(ready) => self.register(now, worker_id, ready),
                 Command::Disconnect(_) => {}
@@ -523,7 +658,7 @@ impl BrokerState {
         };
         worker.expiry = now + worker.heartbeat * self.config.liveness;
         match message.command {
-            Command::Reply(reply) => self.on_reply(now, worker_id, reply, message.payload),
+            Command::Reply(reply) => self.on_reply(now, wid, &worker_id, reply, message.payload),
             Command::Heartbeat => {}
             Command::Disconnect(_) => {
                 info!(worker = %worker_id, "worker disconnected");
@@ -545,7 +680,7 @@ impl BrokerState {
         warn!(worker = %worker_id, cause = what, "worker protocol violation; disconnecting it");
         let status = Status::invalid_argument(what);
         self.send_worker(now, worker_id.clone(), Message::disconnect(Some(status)));
-        if self.workers.contains_key(&worker_id) {
+        if self.worker_ids.contains_key(&worker_id) {
             self.remove_worker(now, &worker_id, "protocol violation");
         }
     }
@@ -562,50 +697,77 @@ impl BrokerState {
                 "service names starting with reqrep. are reserved",
             );
         }
-        if !self.services.contains_key(&ready.service) {
-            if self.services.len() >= self.config.max_services {
-                return self.worker_violation(now, worker_id, "too many services");
+        let sid = match self.service_ids.get(ready.service.as_str()) {
+            Some(&sid) => sid,
+            None => {
+                if self.service_ids.len() >= self.config.max_services {
+                    return self.worker_violation(now, worker_id, "too many services");
+                }
+                self.add_service(&ready.service)
             }
-            self.services
-                .insert(ready.service.clone(), Service::new(&ready.service));
-        }
+        };
+        let index = self
+            .workers
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.workers.len());
+        let Some(wid) = WorkerId::from_index(index) else {
+            return self.worker_violation(now, worker_id, "too many workers");
+        };
         let heartbeat = ready
             .heartbeat
             .unwrap_or(self.config.heartbeat)
             .max(Duration::from_millis(1));
-        let worker = Worker::new(now, &ready, heartbeat, self.config.liveness);
+        let worker = Worker::new(
+            now,
+            worker_id.clone(),
+            sid,
+            &ready,
+            heartbeat,
+            self.config.liveness,
+        );
         let due = worker.next_due();
         self.next_worker_timer = Some(self.next_worker_timer.map_or(due, |t| t.min(due)));
         info!(worker = %worker_id, service = %ready.service, credits = ready.credits, heartbeat_ms = heartbeat.as_millis() as u64, "worker ready");
-        self.workers.insert(worker_id.clone(), worker);
-        if let Some(service) = self.services.get_mut(&ready.service) {
+        if index == self.workers.len() {
+            self.workers.push(None);
+        }
+        self.workers[index] = Some(worker);
+        self.worker_ids.insert(worker_id, wid);
+        if let Some(service) = slot(&mut self.services, sid.index()) {
             service.workers += 1;
-            service.available.push_back(worker_id);
+            service.available.push_back(wid);
             service.metrics.workers.set(service.workers as f64);
         }
-        self.dispatch(now, &ready.service);
+        self.dispatch(now, sid);
     }
 
-    fn on_reply(&mut self, now: Instant, worker_id: Route, reply: Reply, payload: Vec<Frame>) {
+    fn on_reply(
+        &mut self,
+        now: Instant,
+        wid: WorkerId,
+        worker_id: &Route,
+        reply: Reply,
+        payload: Vec<Frame>,
+    ) {
+        let entries = &self.entries;
         let matched = Route::from_frames(reply.route.iter().map(Vec::as_slice))
-            .map(|route| (route, reply.id))
-            .and_then(|key| self.by_key.get(&key).copied())
-            .filter(|id| {
-                self.entries
-                    .get(id)
-                    .is_some_and(|e| matches!(&e.place, Place::InFlight(w) if *w == worker_id))
-            });
-        let Some(id) = matched else {
-            let Some(worker) = self.workers.get_mut(&worker_id) else {
+            .and_then(|route| {
+                let hash = entries.hash(&route, &reply.id);
+                Some((entries.find(hash, &route, &reply.id)?, hash))
+            })
+            .filter(|(id, _)| entries.get(*id).is_some_and(|e| e.worker == Some(wid)));
+        let Some((id, hash)) = matched else {
+            let Some(worker) = slot(&mut self.workers, wid.index()) else {
                 return;
             };
             if worker.abandoned > 0 {
                 // The late answer to a request already answered at its deadline.
                 worker.abandoned -= 1;
                 self.stats.late_replies += 1;
-                let service = worker.service.clone();
-                self.return_credit(&worker_id);
-                self.dispatch(now, &service);
+                let service = worker.service;
+                self.return_credit(wid);
+                self.dispatch(now, service);
             } else {
                 self.stats.stale_replies += 1;
                 self.metrics.stale_replies.increment(1);
@@ -613,20 +775,21 @@ impl BrokerState {
             }
             return;
         };
-        let Some(entry) = self.remove_entry(id) else {
+        let Some(entry) = self.entries.remove_hashed(id, hash) else {
             return;
         };
-        if let Some(worker) = self.workers.get_mut(&worker_id) {
-            worker.in_flight.retain(|x| *x != id);
+        self.release(&entry);
+        if let Some(worker) = slot(&mut self.workers, wid.index()) {
+            worker.forget(id);
         }
-        self.return_credit(&worker_id);
-        if let Some(service) = self.services.get_mut(&entry.request.service) {
+        self.return_credit(wid);
+        if let Some(service) = slot(&mut self.services, entry.service.index()) {
             service.in_flight = service.in_flight.saturating_sub(1);
             service.metrics.outcome(reply.status.code);
             service
                 .metrics
                 .duration
-                .record(now.saturating_duration_since(entry.received));
+                .record(elapsed(self.clock.tick(now), entry.received));
         }
         self.stats.replies += 1;
         let forwarded = Reply {
@@ -635,31 +798,33 @@ impl BrokerState {
             metadata: reply.metadata,
             route: Vec::new(),
         };
-        if entry.request.idempotent {
-            self.cache
-                .insert(now, entry.key.clone(), forwarded.clone(), &payload);
+        if entry.idempotent {
+            self.cache.insert(
+                now,
+                (entry.route.clone(), entry.id),
+                forwarded.clone(),
+                &payload,
+            );
         }
         debug!(correlation_id = %reply.id, code = %forwarded.status.code, "reply forwarded");
-        let Entry {
-            key: (route, _),
-            request,
-            ..
-        } = entry;
+        let Entry { route, service, .. } = entry;
         self.actions.push_back(Action::ToClient {
             route,
             message: Message::reply(forwarded, payload),
         });
-        self.dispatch(now, &request.service);
-        if self.entries.is_empty() {
-            // The burst is over: give its memory back now, not at the next tick.
+        self.dispatch(now, service);
+        if self.entries.is_empty()
+            && (self.entries.capacity() > SLACK || self.deadlines.capacity() > SLACK)
+        {
+            // A burst is over: give its memory back now, not at the next tick.
             self.compact();
         }
     }
 
-    /// Gives `worker_id` one credit back, making it available (at the back:
+    /// Gives `wid` one credit back, making it available (at the back:
     /// least recently used order) if it had none.
-    fn return_credit(&mut self, worker_id: &Route) {
-        let Some(worker) = self.workers.get_mut(worker_id) else {
+    fn return_credit(&mut self, wid: WorkerId) {
+        let Some(worker) = slot(&mut self.workers, wid.index()) else {
             return;
         };
         if worker.free >= worker.credits {
@@ -667,14 +832,16 @@ impl BrokerState {
         }
         worker.free += 1;
         if worker.free == 1
-            && let Some(service) = self.services.get_mut(&worker.service)
+            && let Some(service) = slot(&mut self.services, worker.service.index())
         {
-            service.available.push_back(worker_id.clone());
+            service.available.push_back(wid);
         }
     }
 
     fn send_worker(&mut self, now: Instant, worker_id: Route, message: Message) {
-        if let Some(worker) = self.workers.get_mut(&worker_id) {
+        if let Some(&wid) = self.worker_ids.get(&worker_id)
+            && let Some(worker) = slot(&mut self.workers, wid.index())
+        {
             worker.next_heartbeat = now + worker.heartbeat;
         }
         self.actions.push_back(Action::ToWorker {
@@ -686,50 +853,66 @@ impl BrokerState {
     /// Removes a worker and settles its requests: re-dispatch when retriable,
     /// otherwise `UNAVAILABLE` at once.
     fn remove_worker(&mut self, now: Instant, worker_id: &Route, why: &str) {
-        let Some(worker) = self.workers.remove(worker_id) else {
+        let Some(wid) = self.worker_ids.remove(worker_id) else {
             return;
         };
-        if let Some(service) = self.services.get_mut(&worker.service) {
+        let Some(worker) = self.workers.get_mut(wid.index()).and_then(Option::take) else {
+            return;
+        };
+        while matches!(self.workers.last(), Some(None)) {
+            self.workers.pop();
+        }
+        if let Some(service) = slot(&mut self.services, worker.service.index()) {
             service.workers = service.workers.saturating_sub(1);
-            service.available.retain(|w| w != worker_id);
+            service.available.retain(|w| *w != wid);
             service.metrics.workers.set(service.workers as f64);
         }
+        let now_tick = self.clock.tick(now);
         for id in worker.in_flight {
-            let Some(entry) = self.entries.get_mut(&id) else {
+            let Some(entry) = self.entries.get_mut(id) else {
                 continue;
             };
-            if let Some(service) = self.services.get_mut(&entry.request.service) {
+            let service = slot(&mut self.services, entry.service.index());
+            if let Some(service) = service {
                 service.in_flight = service.in_flight.saturating_sub(1);
-            }
-            if entry.retriable && !entry.deadline.is_expired(now) && !self.draining {
-                entry.request.attempt += 1;
-                entry.place = Place::Queued;
-                entry.retriable = false;
-                self.stats.redispatched += 1;
-                self.metrics.redispatched.increment(1);
-                debug!(correlation_id = %entry.request.id, attempt = entry.request.attempt, "re-dispatching after worker loss");
-                if let Some(service) = self.services.get_mut(&entry.request.service) {
+                if entry.retriable && now_tick < entry.deadline && !self.draining {
+                    entry.attempt += 1;
+                    entry.worker = None;
+                    entry.retriable = false;
+                    self.stats.redispatched += 1;
+                    self.metrics.redispatched.increment(1);
+                    debug!(correlation_id = %entry.id, attempt = entry.attempt, "re-dispatching after worker loss");
                     service.enqueue_front(id);
+                    continue;
                 }
-            } else if let Some(entry) = self.remove_entry(id) {
+            }
+            if let Some(entry) = self.remove_entry(id) {
                 let status = Status::unavailable(format!("worker lost mid-request: {why}"));
-                if let Some(service) = self.services.get_mut(&entry.request.service) {
+                if let Some(service) = slot(&mut self.services, entry.service.index()) {
                     service.metrics.outcome(Code::Unavailable);
                     service
                         .metrics
                         .duration
-                        .record(now.saturating_duration_since(entry.received));
+                        .record(elapsed(now_tick, entry.received));
                 }
-                self.reply_error_counted(entry.key.0, entry.key.1, status);
+                self.reply_error_counted(entry.route, entry.id, status);
             }
         }
-        self.dispatch(now, &worker.service);
+        self.dispatch(now, worker.service);
     }
 
+    /// Removes an entry, releasing its hold on its service.
     fn remove_entry(&mut self, id: EntryId) -> Option<Entry> {
-        let entry = self.entries.remove(&id)?;
-        self.by_key.remove(&entry.key);
+        let entry = self.entries.remove(id)?;
+        self.release(&entry);
         Some(entry)
+    }
+
+    /// Releases a removed entry's hold on its service.
+    fn release(&mut self, entry: &Entry) {
+        if let Some(service) = slot(&mut self.services, entry.service.index()) {
+            service.held = service.held.saturating_sub(1);
+        }
     }
 
     /// The driver could not deliver to a worker (gone, or at its high-water
@@ -750,19 +933,21 @@ impl BrokerState {
             command: Command::Request(request),
             payload,
         }) = undelivered
-            && let Some(worker) = self.workers.get_mut(worker_id)
+            && let Some(&wid) = self.worker_ids.get(worker_id)
+            && let Some(worker) = slot(&mut self.workers, wid.index())
         {
             let entries = &mut self.entries;
             let found = worker
                 .in_flight
                 .iter()
-                .position(|id| entries.get(id).is_some_and(|e| e.request.id == request.id));
+                .position(|id| entries.get(*id).is_some_and(|e| e.id == request.id));
             if let Some(pos) = found {
                 let id = worker.in_flight.swap_remove(pos);
-                if let Some(entry) = entries.get_mut(&id) {
-                    entry.place = Place::Queued;
-                    entry.payload = payload;
-                    if let Some(service) = self.services.get_mut(&entry.request.service) {
+                if let Some(entry) = entries.get_mut(id) {
+                    entry.worker = None;
+                    entry.payload = Payload::keep(payload);
+                    entry.metadata = boxed(request.metadata);
+                    if let Some(service) = slot(&mut self.services, entry.service.index()) {
                         service.in_flight = service.in_flight.saturating_sub(1);
                         service.enqueue_front(id);
                     }
@@ -782,7 +967,8 @@ impl BrokerState {
     // ---- timers ----------------------------------------------------------
 
     /// Fires every timer due at `now`: request deadlines, worker heartbeats
-    /// and expiries, reply cache expiry, idle service cleanup.
+    /// and expiries, reply cache expiry, idle service cleanup; then gives
+    /// back the memory of a burst that is over.
     pub fn on_tick(&mut self, now: Instant) {
         self.expire_requests(now);
         if self.next_worker_timer.is_some_and(|t| t <= now) {
@@ -792,80 +978,85 @@ impl BrokerState {
         self.compact();
     }
 
-    /// Gives memory back after a burst: tables keep their peak capacity and
-    /// the deadline heap keeps the entries of answered requests until their
-    /// deadlines pass, so both are trimmed once they are mostly empty. Each
-    /// check is O(1); the O(n) trims run only when they free most of a table.
+    /// Gives memory back after a burst: tables and queues keep their peak
+    /// capacity, and the deadline heap keeps the entries of answered
+    /// requests until their deadlines pass, so each is trimmed once mostly
+    /// empty. Each check is O(1); the O(n) trims run only when they free
+    /// most of a table. What was freed is counted for
+    /// [`Self::take_released_memory`].
     fn compact(&mut self) {
-        const SLACK: usize = 1024;
         let live = self.entries.len();
+        let mut freed = 0;
         if self.deadlines.len() > 2 * live + SLACK {
             let entries = &self.entries;
-            self.deadlines.retain(|Reverse((at, id))| {
-                entries.get(id).is_some_and(|e| e.deadline.instant() == *at)
-            });
+            self.deadlines
+                .retain(|Reverse((at, id))| entries.get(*id).is_some_and(|e| e.deadline == *at));
+        }
+        if self.deadlines.capacity() > 4 * self.deadlines.len() + SLACK {
+            let before = self.deadlines.capacity();
             self.deadlines.shrink_to_fit();
+            freed += (before - self.deadlines.capacity()) * size_of::<Reverse<(Tick, EntryId)>>();
         }
-        if self.entries.capacity() > 4 * live + SLACK {
-            self.entries.shrink_to_fit();
-            self.by_key.shrink_to_fit();
-        }
-        for service in self.services.values_mut() {
+        freed += self.entries.shrink(SLACK);
+        for service in self.services.iter_mut().flatten() {
             if service.queue.capacity() > 4 * service.queue.len() + SLACK {
+                let before = service.queue.capacity();
                 service.queue.shrink_to_fit();
+                freed += (before - service.queue.capacity()) * size_of::<EntryId>();
             }
         }
-        if self.actions.capacity() > SLACK && self.actions.is_empty() {
+        if self.actions.capacity() > 4 * self.actions.len() + SLACK {
+            let before = self.actions.capacity();
             self.actions.shrink_to_fit();
+            freed += (before - self.actions.capacity()) * size_of::<Action>();
         }
+        freed += self.cache.shrink(SLACK);
+        self.released += freed;
     }
 
     fn expire_requests(&mut self, now: Instant) {
+        let now_tick = self.clock.tick(now);
         while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            if at > now {
+            if at > now_tick {
                 break;
             }
             self.deadlines.pop();
-            let due = self
-                .entries
-                .get(&id)
-                .is_some_and(|e| e.deadline.instant() == at);
-            if !due {
+            if self.entries.get(id).is_none_or(|e| e.deadline != at) {
                 continue;
             }
             let Some(entry) = self.remove_entry(id) else {
                 continue;
             };
-            let waited = now.saturating_duration_since(entry.received).as_millis();
-            let message = match &entry.place {
-                Place::Queued => {
+            let waited = elapsed(now_tick, entry.received).as_millis();
+            let message = match entry.worker {
+                None => {
                     self.stats.expired_in_queue += 1;
-                    if let Some(service) = self.services.get_mut(&entry.request.service) {
+                    if let Some(service) = slot(&mut self.services, entry.service.index()) {
                         service.queued = service.queued.saturating_sub(1);
                         service.metrics.queue_depth.set(service.queued as f64);
                     }
                     format!("expired after {waited} ms waiting for a worker")
                 }
-                Place::InFlight(worker_id) => {
+                Some(wid) => {
                     self.stats.expired_in_flight += 1;
-                    if let Some(worker) = self.workers.get_mut(worker_id) {
-                        worker.in_flight.retain(|x| *x != id);
+                    if let Some(worker) = slot(&mut self.workers, wid.index()) {
+                        worker.forget(id);
                         worker.abandoned += 1;
                     }
-                    if let Some(service) = self.services.get_mut(&entry.request.service) {
+                    if let Some(service) = slot(&mut self.services, entry.service.index()) {
                         service.in_flight = service.in_flight.saturating_sub(1);
                     }
                     format!("no reply from the worker within {waited} ms")
                 }
             };
-            if let Some(service) = self.services.get_mut(&entry.request.service) {
+            if let Some(service) = slot(&mut self.services, entry.service.index()) {
                 service.metrics.outcome(Code::DeadlineExceeded);
                 service
                     .metrics
                     .duration
-                    .record(now.saturating_duration_since(entry.received));
+                    .record(elapsed(now_tick, entry.received));
             }
-            self.reply_error_counted(entry.key.0, entry.key.1, Status::deadline_exceeded(message));
+            self.reply_error_counted(entry.route, entry.id, Status::deadline_exceeded(message));
         }
     }
 
@@ -873,13 +1064,13 @@ impl BrokerState {
         let mut expired = Vec::new();
         let mut beats = Vec::new();
         let mut next: Option<Instant> = None;
-        for (id, worker) in &mut self.workers {
+        for worker in self.workers.iter_mut().flatten() {
             if worker.expiry <= now {
-                expired.push(id.clone());
+                expired.push(worker.route.clone());
                 continue;
             }
             if worker.next_heartbeat <= now {
-                beats.push(id.clone());
+                beats.push(worker.route.clone());
                 worker.next_heartbeat = now + worker.heartbeat;
             }
             let due = worker.next_due();
@@ -902,14 +1093,21 @@ impl BrokerState {
     }
 
     fn remove_idle_services(&mut self) {
-        self.services.retain(|_, s| {
-            let keep = s.workers > 0 || s.queued > 0 || s.in_flight > 0;
-            if !keep {
-                s.metrics.queue_depth.set(0.0);
-                s.metrics.workers.set(0.0);
+        for held in &mut self.services {
+            let Some(s) = held else {
+                continue;
+            };
+            if s.workers > 0 || s.queued > 0 || s.in_flight > 0 || s.held > 0 {
+                continue;
             }
-            keep
-        });
+            s.metrics.queue_depth.set(0.0);
+            s.metrics.workers.set(0.0);
+            self.service_ids.remove(s.name.as_str());
+            *held = None;
+        }
+        while matches!(self.services.last(), Some(None)) {
+            self.services.pop();
+        }
     }
 
     // ---- shutdown --------------------------------------------------------
@@ -929,20 +1127,20 @@ impl BrokerState {
         let queued: Vec<EntryId> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.place == Place::Queued)
-            .map(|(id, _)| *id)
+            .filter(|(_, e)| e.is_queued())
+            .map(|(id, _)| id)
             .collect();
         for id in queued {
             if let Some(entry) = self.remove_entry(id) {
-                if let Some(service) = self.services.get_mut(&entry.request.service) {
+                if let Some(service) = slot(&mut self.services, entry.service.index()) {
                     service.queued = service.queued.saturating_sub(1);
                     service.metrics.outcome(Code::Unavailable);
                 }
                 let status = Status::unavailable("broker is shutting down");
-                self.reply_error_counted(entry.key.0, entry.key.1, status);
+                self.reply_error_counted(entry.route, entry.id, status);
             }
         }
-        for service in self.services.values_mut() {
+        for service in self.services.iter_mut().flatten() {
             service.queue.clear();
             service.metrics.queue_depth.set(0.0);
         }
@@ -952,17 +1150,22 @@ impl BrokerState {
     /// every worker is sent DISCONNECT.
     pub fn finish_drain(&mut self, now: Instant) {
         self.begin_drain(now);
-        let ids: Vec<EntryId> = self.entries.keys().copied().collect();
+        let ids: Vec<EntryId> = self.entries.iter().map(|(id, _)| id).collect();
         for id in ids {
             if let Some(entry) = self.remove_entry(id) {
-                if let Some(service) = self.services.get_mut(&entry.request.service) {
+                if let Some(service) = slot(&mut self.services, entry.service.index()) {
                     service.metrics.outcome(Code::Unavailable);
                 }
                 let status = Status::unavailable("broker shut down before the worker replied");
-                self.reply_error_counted(entry.key.0, entry.key.1, status);
+                self.reply_error_counted(entry.route, entry.id, status);
             }
         }
-        let workers: Vec<Route> = self.workers.keys().cloned().collect();
+        let workers: Vec<Route> = self
+            .workers
+            .iter()
+            .flatten()
+            .map(|w| w.route.clone())
+            .collect();
         for id in workers {
             let status = Status::unavailable("broker is shutting down");
             self.actions.push_back(Action::ToWorker {
@@ -971,7 +1174,8 @@ impl BrokerState {
             });
         }
         self.workers.clear();
-        for service in self.services.values_mut() {
+        self.worker_ids.clear();
+        for service in self.services.iter_mut().flatten() {
             service.workers = 0;
             service.in_flight = 0;
             service.available.clear();
@@ -980,16 +1184,45 @@ impl BrokerState {
     }
 }
 
+/// Takes a credit from the least recently used available worker of
+/// `service` for entry `id`, keeping the worker available while it has
+/// credits left. Returns it and its route.
+fn take_worker(
+    workers: &mut [Option<Worker>],
+    service: &mut Service,
+    now: Instant,
+    id: EntryId,
+) -> Option<(WorkerId, Route)> {
+    while let Some(wid) = service.available.pop_front() {
+        let Some(worker) = slot(workers, wid.index()) else {
+            continue;
+        };
+        worker.free = worker.free.saturating_sub(1);
+        if worker.free > 0 {
+            service.available.push_back(wid);
+        }
+        worker.in_flight.push(id);
+        worker.next_heartbeat = now + worker.heartbeat;
+        service.in_flight += 1;
+        return Some((wid, worker.route.clone()));
+    }
+    None
+}
+
 /// Where to answer a message that failed to decode: its routing frames if a
-/// delimiter is visible, else the first frame (the ROUTER's peer id).
-fn error_route(frames: &[Frame]) -> Option<Route> {
+/// delimiter is visible, else the first frame (the ROUTER's peer id). Also
+/// how many leading frames that route packs.
+fn error_route(frames: &[Frame]) -> (Option<Route>, usize) {
     let delimiter = frames
         .iter()
         .take(MAX_ROUTE_FRAMES + 1)
         .position(|f| f.is_empty());
     match delimiter {
-        Some(0) | None => frames.first().and_then(|f| Route::single(f)),
-        Some(n) => Route::from_frames(frames[..=n].iter().map(|f| &f[..])),
+        Some(0) | None => (frames.first().and_then(|f| Route::single(f)), 1),
+        Some(n) => (
+            Route::from_frames(frames[..=n].iter().map(|f| &f[..])),
+            n + 1,
+        ),
     }
 }
 

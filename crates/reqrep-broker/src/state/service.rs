@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use crate::stats::ServiceMetrics;
 
-use super::{EntryId, HashMap, Route};
+use super::entries::{Entries, Entry, EntryId, WorkerId};
 
 /// One service's dispatch state.
 pub(super) struct Service {
@@ -12,7 +12,7 @@ pub(super) struct Service {
     /// Registered workers.
     pub(super) workers: usize,
     /// Workers with at least one free credit, least recently used first.
-    pub(super) available: VecDeque<Route>,
+    pub(super) available: VecDeque<WorkerId>,
     /// Queued request ids, oldest first. May hold ids of requests that have
     /// since expired or left; `queued` counts the live ones.
     pub(super) queue: VecDeque<EntryId>,
@@ -20,6 +20,9 @@ pub(super) struct Service {
     pub(super) queued: usize,
     /// Requests dispatched and not yet answered.
     pub(super) in_flight: usize,
+    /// Entries naming this service, whatever their state: the service is not
+    /// forgotten (its slot reused) while any is held.
+    pub(super) held: usize,
     pub(super) metrics: ServiceMetrics,
 }
 
@@ -32,6 +35,7 @@ impl Service {
             queue: VecDeque::new(),
             queued: 0,
             in_flight: 0,
+            held: 0,
             metrics: ServiceMetrics::new(name),
         }
     }
@@ -51,13 +55,10 @@ impl Service {
 
     /// Drops ids of requests no longer queued once they outnumber live ones,
     /// so expired requests never pile up behind a stalled queue.
-    pub(super) fn compact_queue<E>(
-        &mut self,
-        entries: &HashMap<EntryId, E>,
-        queued: impl Fn(&E) -> bool,
-    ) {
+    pub(super) fn compact_queue(&mut self, entries: &Entries) {
         if self.queue.len() > 64 && self.queue.len() > 2 * self.queued {
-            self.queue.retain(|id| entries.get(id).is_some_and(&queued));
+            self.queue
+                .retain(|id| entries.get(*id).is_some_and(Entry::is_queued));
         }
     }
 }

@@ -377,7 +377,9 @@ fn lost_worker_idempotent_request_is_redispatched_other_answered_unavailable() {
         b"w1",
         Message::ready("echo", 2, Some(Duration::from_millis(100))),
     );
-    let idem = dispatched(&h.request(b"c", req("echo", 5000).idempotent(true), b"i")).remove(0);
+    let idem_request = req("echo", 5000).idempotent(true).with_metadata("k", "v");
+    let idem = dispatched(&h.request(b"c", idem_request.clone(), b"i")).remove(0);
+    assert_eq!(idem.1.metadata, idem_request.metadata);
     let plain = dispatched(&h.request(b"c", req("echo", 5000), b"p")).remove(0);
     assert_eq!(
         (idem.0.as_slice(), plain.0.as_slice()),
@@ -402,6 +404,7 @@ fn lost_worker_idempotent_request_is_redispatched_other_answered_unavailable() {
     assert_eq!(again[0].1.id, idem.1.id);
     assert_eq!(again[0].1.attempt, 2);
     assert_eq!(again[0].2, b"i", "payload kept for re-dispatch");
+    assert_eq!(again[0].1.metadata, idem_request.metadata, "and metadata");
 
     let out = h.answer(b"w2", &again[0].1, b"done");
     assert_eq!(single_reply(&out).2, b"done");
@@ -613,8 +616,13 @@ fn unreachable_worker_is_treated_as_lost() {
     h.request(b"c", req("echo", 5000), b"delivered");
     h.state.on_client(h.now, {
         let mut frames = vec![Frame::from("c")];
-        frames
-            .extend(Message::request(req("echo", 5000), vec![Frame::from("undelivered")]).encode());
+        frames.extend(
+            Message::request(
+                req("echo", 5000).with_metadata("k", "v"),
+                vec![Frame::from("undelivered")],
+            )
+            .encode(),
+        );
         frames
     });
     let Some(Action::ToWorker { message, .. }) = h.state.poll_action() else {
@@ -636,6 +644,7 @@ fn unreachable_worker_is_treated_as_lost() {
         (again.1.id, again.1.attempt, again.2.as_slice()),
         (undelivered.0, undelivered.1, &b"undelivered"[..])
     );
+    assert_eq!(again.1.metadata.get("k").map(String::as_str), Some("v"));
 }
 
 // ---- discovery ---------------------------------------------------------------
@@ -764,6 +773,49 @@ fn tables_shrink_after_a_burst_is_answered() {
         h.state.deadlines.len() < 1100,
         "answered requests leave the heap early"
     );
+    assert!(h.state.take_released_memory() > 5000 * 64);
+    assert_eq!(h.state.take_released_memory(), 0);
+}
+
+#[test]
+fn ticks_convert_back_to_the_same_instants() {
+    let now = Instant::now();
+    let clock = Clock { epoch: now };
+    for at in [
+        now,
+        now + Duration::from_nanos(1),
+        now + Duration::from_secs(30 * 365 * 24 * 3600),
+        now.checked_sub(Duration::from_millis(1500)).unwrap_or(now),
+    ] {
+        assert_eq!(clock.instant(clock.tick(at)), at);
+    }
+    let (a, b) = (clock.tick(now), clock.tick(now + 3 * MS));
+    assert_eq!(elapsed(b, a), 3 * MS);
+    assert_eq!(elapsed(a, b), Duration::ZERO);
+}
+
+#[test]
+fn a_queued_payload_is_forwarded_intact_with_its_metadata() {
+    let mut h = Harness::new();
+    let request = req("svc", 5000).with_metadata("traceparent", "00-abc-def-01");
+    let frames = Message::request(
+        request.clone(),
+        vec![
+            Frame::from("one"),
+            Frame::new(),
+            Frame::from(&[7u8; 100][..]),
+        ],
+    )
+    .encode();
+    assert!(h.client_frames(b"c", frames).is_empty());
+    let out = h.ready(b"w1", "svc", 1);
+    let (_, forwarded, _) = dispatched(&out).remove(0);
+    assert_eq!(forwarded.metadata, request.metadata);
+    let Some(Out::Worker(_, message)) = out.into_iter().next() else {
+        panic!("nothing dispatched")
+    };
+    let payload: Vec<Vec<u8>> = message.payload.iter().map(|f| f.to_vec()).collect();
+    assert_eq!(payload, vec![b"one".to_vec(), Vec::new(), vec![7u8; 100]]);
 }
 
 #[test]
@@ -887,7 +939,7 @@ proptest! {
                 }
                 Op::Ready { worker, credits: n } => {
                     let w = vec![b'w', worker];
-                    if !credits.contains_key(&w) || !h.state.workers.contains_key(&Route::single(&w).unwrap()) {
+                    if !credits.contains_key(&w) || !h.state.worker_ids.contains_key(&Route::single(&w).unwrap()) {
                         credits.insert(w.clone(), u32::from(n));
                         holding.remove(&w);
                     }
@@ -913,7 +965,7 @@ proptest! {
                     // Workers that are still registered keep themselves alive.
                     let mut out = Vec::new();
                     for w in credits.keys().cloned().collect::<Vec<_>>() {
-                        if h.state.workers.contains_key(&Route::single(&w).unwrap()) {
+                        if h.state.worker_ids.contains_key(&Route::single(&w).unwrap()) {
                             h.at(elapsed.saturating_sub(1));
                             out.extend(h.worker_msg(&w, Message::heartbeat()));
                         }

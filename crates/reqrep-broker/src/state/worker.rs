@@ -4,11 +4,14 @@ use std::time::{Duration, Instant};
 
 use reqrep_core::Ready;
 
-use super::EntryId;
+use super::entries::EntryId;
+use super::{Route, ServiceId};
 
 /// One worker's credits, liveness and in-flight requests.
 pub(super) struct Worker {
-    pub(super) service: String,
+    /// Its routing id on the backend.
+    pub(super) route: Route,
+    pub(super) service: ServiceId,
     /// Credits announced in READY.
     pub(super) credits: u32,
     /// Credits not in use.
@@ -27,9 +30,17 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub(super) fn new(now: Instant, ready: &Ready, heartbeat: Duration, liveness: u32) -> Self {
+    pub(super) fn new(
+        now: Instant,
+        route: Route,
+        service: ServiceId,
+        ready: &Ready,
+        heartbeat: Duration,
+        liveness: u32,
+    ) -> Self {
         Self {
-            service: ready.service.clone(),
+            route,
+            service,
             credits: ready.credits,
             free: ready.credits,
             heartbeat,
@@ -43,5 +54,12 @@ impl Worker {
     /// The earlier of its two timers.
     pub(super) fn next_due(&self) -> Instant {
         self.expiry.min(self.next_heartbeat)
+    }
+
+    /// Forgets `id`, keeping the others in order.
+    pub(super) fn forget(&mut self, id: EntryId) {
+        if let Some(pos) = self.in_flight.iter().position(|x| *x == id) {
+            self.in_flight.remove(pos);
+        }
     }
 }
