@@ -90,22 +90,25 @@ impl Proc {
 
     /// Waits for the process to exit and returns its exit code.
     ///
+    /// The exit is seen without polling: both output pipes close when the
+    /// process ends, which disconnects the line channel; the process is
+    /// then reaped.
+    ///
     /// # Panics
-    /// When it does not exit within `timeout`.
+    /// When its output does not end within `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let until = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("process did not exit within {timeout:?}")
+                }
             }
-            assert!(
-                Instant::now() < until,
-                "process did not exit within {timeout:?}"
-            );
-            // Polling a child's exit status has no blocking-with-timeout API
-            // in std; this is a bounded wait loop, not synchronisation.
-            std::thread::sleep(Duration::from_millis(10));
         }
+        self.child.wait().expect("wait for child").code()
     }
 
     /// Everything printed so far (including lines not yet consumed).

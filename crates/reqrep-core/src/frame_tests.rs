@@ -9,10 +9,6 @@ fn f(bytes: &[u8]) -> Frame {
     Frame::from(bytes)
 }
 
-fn header_frame(h: &pb::Header) -> Frame {
-    super::header_frame(h)
-}
-
 fn request(service: &str) -> Request {
     Request::new(CorrelationId::new(), service).timeout(Duration::from_millis(2500))
 }
