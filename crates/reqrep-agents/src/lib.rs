@@ -21,7 +21,7 @@
 //!   the orchestrator, execution modes, restart policy, status events.
 //! - `plugin`: the [`Plugin`] trait; `stop`: [`StopToken`].
 //! - `reqrep`: the [`ReqRep`] plugin.
-//! - `client`: [`Client`], [`AsyncClient`], [`services`] (discovery).
+//! - `client`: [`Client`], [`AsyncClient`], [`services`] and [`services_with`] (discovery).
 //! - `worker`: [`Worker`], [`AsyncWorker`].
 //! - `broker_agent`: [`BrokerAgent`].
 //! - `error`: [`RequestError`], [`ReqRepError`], [`WorkerError`].
@@ -36,7 +36,7 @@ mod stop;
 mod worker;
 
 pub use broker_agent::{BrokerAgent, BrokerEndpoints};
-pub use client::{AsyncClient, Client, ClientOptions, Reply, services};
+pub use client::{AsyncClient, Client, ClientOptions, Reply, services, services_with};
 pub use error::{ReqRepError, RequestError, WorkerError};
 pub use plugin::{Plugin, PluginError};
 pub use reqrep::{IncomingRequest, ReqRep, SocketKind};

@@ -102,6 +102,11 @@ pub struct BrokerConfig {
     pub max_services: usize,
     /// Log line format. Default: text.
     pub log_format: LogFormat,
+    /// A file holding the broker's CURVE secret key (40 Z85 characters, as
+    /// `reqrep keygen` writes it): both sockets then require CURVE, and
+    /// clients and workers need the matching public key. Default: none
+    /// (plaintext).
+    pub curve_secret_key_file: Option<PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -123,6 +128,7 @@ impl Default for BrokerConfig {
             max_payload_bytes: limits.max_payload_bytes,
             max_services: 10_000,
             log_format: LogFormat::Text,
+            curve_secret_key_file: None,
         }
     }
 }
@@ -317,6 +323,12 @@ pub struct PartialConfig {
     /// Log line format. Default: text
     #[arg(long, env = "REQREP_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// File holding the broker's CURVE secret key (40 Z85 characters, see
+    /// `reqrep keygen`): frontend and backend then require CURVE. Needs a
+    /// libzmq with CURVE. Default: none (plaintext)
+    #[arg(long, env = "REQREP_CURVE_SECRET_KEY_FILE", value_name = "PATH")]
+    pub curve_secret_key_file: Option<PathBuf>,
 }
 
 impl PartialConfig {
@@ -367,6 +379,7 @@ impl PartialConfig {
             max_payload_bytes,
             max_services,
             log_format,
+            curve_secret_key_file,
         } = self;
         PartialConfig {
             frontend: frontend.or(lower.frontend),
@@ -384,6 +397,7 @@ impl PartialConfig {
             max_payload_bytes: max_payload_bytes.or(lower.max_payload_bytes),
             max_services: max_services.or(lower.max_services),
             log_format: log_format.or(lower.log_format),
+            curve_secret_key_file: curve_secret_key_file.or(lower.curve_secret_key_file),
         }
     }
 }
@@ -436,6 +450,7 @@ impl BrokerConfig {
             max_payload_bytes,
             max_services,
             log_format,
+            curve_secret_key_file,
         } = merged;
         let d = BrokerConfig::default();
         let config = BrokerConfig {
@@ -454,6 +469,7 @@ impl BrokerConfig {
             max_payload_bytes: max_payload_bytes.unwrap_or(d.max_payload_bytes),
             max_services: max_services.unwrap_or(d.max_services),
             log_format: log_format.unwrap_or(d.log_format),
+            curve_secret_key_file: curve_secret_key_file.or(d.curve_secret_key_file),
         };
         config.validate()?;
         Ok(config)
@@ -567,6 +583,14 @@ impl BrokerConfig {
             out.push_str(" = ");
             out.push_str(&value);
             out.push('\n');
+        }
+        match &self.curve_secret_key_file {
+            Some(path) => {
+                out.push_str("curve_secret_key_file = ");
+                out.push_str(&toml::Value::String(path.display().to_string()).to_string());
+                out.push('\n');
+            }
+            None => out.push_str("# curve_secret_key_file: not set (plaintext)\n"),
         }
         out
     }
@@ -720,7 +744,7 @@ mod tests {
     fn every_setting_has_a_flag_a_reqrep_variable_and_a_documented_default() {
         let command = Flags::command();
         let defaults: toml::Table = toml::from_str(&BrokerConfig::default().to_toml()).unwrap();
-        let mut flags = 0;
+        let (mut flags, mut unset) = (0, 0);
         for arg in command.get_arguments() {
             let id = arg.get_id().as_str();
             if id == "help" {
@@ -731,18 +755,30 @@ mod tests {
             assert_eq!(long, id.replace('_', "-"));
             let env = arg.get_env().unwrap().to_str().unwrap();
             assert_eq!(env, format!("REQREP_{}", id.to_uppercase()));
-            let default = match &defaults[id] {
+            let help = arg.get_help().unwrap().to_string();
+            let Some(value) = defaults.get(id) else {
+                // Optional settings without a default are absent from the
+                // printed defaults and say so in their help.
+                assert!(help.contains("Default: none"), "--{long}: {help}");
+                unset += 1;
+                continue;
+            };
+            let default = match value {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Array(list) => list[0].as_str().unwrap().to_owned(),
                 other => other.to_string(),
             };
-            let help = arg.get_help().unwrap().to_string();
             assert!(
                 help.contains(&format!("Default: {default}")),
                 "--{long} help does not document its default {default}: {help}"
             );
         }
-        assert_eq!(flags, defaults.len(), "every key in the file has a flag");
+        assert_eq!(unset, 1, "curve_secret_key_file");
+        assert_eq!(
+            flags,
+            defaults.len() + unset,
+            "every key in the file has a flag"
+        );
     }
 
     #[test]
@@ -915,9 +951,16 @@ mod tests {
             max_payload_bytes: 4096,
             max_services: 9,
             log_format: LogFormat::Json,
+            curve_secret_key_file: Some(PathBuf::from("/etc/reqrep/broker \"a\".key")),
         };
         let text = custom.to_toml();
         assert!(text.contains("metrics_addr = \"off\""), "{text}");
+        assert!(text.contains("curve_secret_key_file = "), "{text}");
+        assert!(
+            defaults
+                .to_toml()
+                .contains("# curve_secret_key_file: not set")
+        );
         assert!(text.contains("log_format = \"json\""), "{text}");
         assert!(text.contains("heartbeat_ms = 250"), "{text}");
         assert_eq!(BrokerConfig::from_toml_str(&text).unwrap(), custom);

@@ -7,12 +7,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use reqrep_core::Message;
+use reqrep_core::curve::{Curve, CurveKey, CurveKeyError};
 use reqrep_core::socket::{self, Endpoint, SocketError, SocketOptions};
 use tracing::{debug, error, info, warn};
 
@@ -56,6 +58,14 @@ pub enum BrokerError {
     /// The broker thread panicked.
     #[error("broker thread panicked")]
     Panicked,
+    /// The CURVE secret key file could not be read or holds no key.
+    #[error("cannot use CURVE secret key file {}: {reason}", path.display())]
+    CurveKey {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Stops a running broker gracefully (drain, then exit). Cheap to clone and
@@ -109,12 +119,17 @@ impl Broker {
     /// An invalid endpoint, a bind failure (address in use), or the metrics
     /// address being unavailable.
     pub fn bind(config: BrokerConfig) -> Result<Self, BrokerError> {
+        let curve = match &config.curve_secret_key_file {
+            Some(path) => Some(Curve::server(read_secret_key(path)?)),
+            None => None,
+        };
         let ctx = zmq::Context::new();
         let options = SocketOptions {
             max_msg_size: Some(
                 i64::try_from(config.max_payload_bytes.saturating_add(64 * 1024))
                     .unwrap_or(i64::MAX),
             ),
+            curve,
             ..SocketOptions::default()
         };
         let frontend = ctx.socket(zmq::ROUTER)?;
@@ -366,6 +381,17 @@ impl Broker {
             }
         }
     }
+}
+
+/// Reads a CURVE secret key (40 Z85 characters) from `path`.
+fn read_secret_key(path: &Path) -> Result<CurveKey, BrokerError> {
+    let failed = |reason: String| BrokerError::CurveKey {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    text.parse()
+        .map_err(|e: CurveKeyError| failed(e.to_string()))
 }
 
 /// Sends `message` to `route` on a ROUTER without blocking. The routing

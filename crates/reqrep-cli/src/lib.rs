@@ -9,6 +9,7 @@
 //! | `reqrep worker` | runs an echo worker for a service until SIGINT or SIGTERM |
 //! | `reqrep services` | lists the services a broker knows, with workers, credits and queues |
 //! | `reqrep demo` | broker, echo workers and a client load in one process, with a latency report |
+//! | `reqrep keygen` | a CURVE key pair for a broker that requires CURVE (`--curve-secret-key-file`) |
 //!
 //! ```sh
 //! cargo run --release --bin reqrep -- demo
@@ -87,6 +88,9 @@ pub enum Command {
     /// Run a broker, echo workers and a client load in one process and report
     /// throughput and latency percentiles.
     Demo(commands::demo::DemoArgs),
+    /// Generate a CURVE key pair for a broker that requires CURVE (print it,
+    /// or write the secret key to a file).
+    Keygen(commands::keygen::KeygenArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code. Errors
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Worker(args) => commands::worker::run(&args),
         Command::Services(args) => commands::services::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::Keygen(args) => commands::keygen::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,7 +39,9 @@
 //! - `frame`: multipart encoding and decoding ([`decode`], [`decode_body`], [`DecodeError`], [`Limits`]).
 //! - [`socket`]: the thin socket helper layer shared by broker and agents
 //!   (endpoint validation, socket options, CURVE support detection).
+//! - [`curve`]: CURVE security: Z85 keys, key pairs, server and client roles.
 
+pub mod curve;
 mod deadline;
 mod frame;
 mod id;

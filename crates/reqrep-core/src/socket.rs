@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::Frame;
+use crate::curve::Curve;
 
 /// A ZeroMQ transport reqrep accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,6 +195,10 @@ pub struct SocketOptions {
     pub router_handover: bool,
     /// The socket's routing identity. Default: none (libzmq assigns one).
     pub identity: Option<Vec<u8>>,
+    /// CURVE security: the socket's role and keys (see [`crate::curve`]).
+    /// Default: none (plaintext). Applying it on a libzmq without CURVE fails
+    /// with [`SocketError::CurveUnsupported`].
+    pub curve: Option<Curve>,
 }
 
 impl Default for SocketOptions {
@@ -208,6 +213,7 @@ impl Default for SocketOptions {
             router_mandatory: true,
             router_handover: true,
             identity: None,
+            curve: None,
         }
     }
 }
@@ -240,6 +246,28 @@ impl SocketOptions {
             .map_err(opt("reconnect_ivl_max"))?;
         if let Some(identity) = &self.identity {
             socket.set_identity(identity).map_err(opt("routing_id"))?;
+        }
+        if let Some(curve) = &self.curve {
+            require_curve()?;
+            match curve {
+                Curve::Server { secret } => {
+                    socket.set_curve_server(true).map_err(opt("curve_server"))?;
+                    socket
+                        .set_curve_secretkey(secret.as_bytes())
+                        .map_err(opt("curve_secretkey"))?;
+                }
+                Curve::Client { server, keys } => {
+                    socket
+                        .set_curve_serverkey(server.as_bytes())
+                        .map_err(opt("curve_serverkey"))?;
+                    socket
+                        .set_curve_publickey(keys.public.as_bytes())
+                        .map_err(opt("curve_publickey"))?;
+                    socket
+                        .set_curve_secretkey(keys.secret.as_bytes())
+                        .map_err(opt("curve_secretkey"))?;
+                }
+            }
         }
         if socket.get_socket_type()? == zmq::ROUTER {
             socket
@@ -483,5 +511,68 @@ mod tests {
             );
             assert_eq!(require_curve().is_err(), expected != "1");
         }
+    }
+
+    /// A CURVE server and client agree on keys and talk; a client with the
+    /// wrong server key, or none, never gets through. Without CURVE support
+    /// the setting is refused, never ignored.
+    #[test]
+    fn curve_encrypts_and_authenticates_the_server() {
+        use crate::curve::{Curve, CurveKeyPair};
+        let Ok(server_keys) = CurveKeyPair::generate() else {
+            let ctx = zmq::Context::new();
+            let s = ctx.socket(zmq::ROUTER).unwrap();
+            let secret = "HelloWorld".repeat(4).parse().unwrap();
+            let options = SocketOptions {
+                curve: Some(Curve::server(secret)),
+                ..SocketOptions::default()
+            };
+            assert!(matches!(
+                options.apply(&s),
+                Err(SocketError::CurveUnsupported)
+            ));
+            return;
+        };
+        let ctx = zmq::Context::new();
+        let server = ctx.socket(zmq::ROUTER).unwrap();
+        SocketOptions {
+            curve: Some(Curve::server(server_keys.secret)),
+            ..SocketOptions::default()
+        }
+        .apply(&server)
+        .unwrap();
+        assert!(server.is_curve_server().unwrap());
+        let endpoint = bind(&server, &Endpoint::parse("tcp://127.0.0.1:*").unwrap()).unwrap();
+        let endpoint = Endpoint::parse(&endpoint).unwrap();
+
+        let connect_with = |curve: Option<Curve>| {
+            let s = ctx.socket(zmq::DEALER).unwrap();
+            SocketOptions {
+                curve,
+                ..SocketOptions::default()
+            }
+            .apply(&s)
+            .unwrap();
+            connect(&s, &endpoint).unwrap();
+            s.send("hello", 0).unwrap();
+            s
+        };
+        let wrong = CurveKeyPair::generate().unwrap().public;
+        let _impostor = connect_with(Some(Curve::client(wrong).unwrap()));
+        let _plain = connect_with(None);
+        let good = connect_with(Some(Curve::client(server_keys.public).unwrap()));
+
+        // Only the client that knows the server's key is heard.
+        assert!(server.poll(zmq::POLLIN, 10_000).unwrap() > 0);
+        let got = server.recv_multipart(0).unwrap();
+        assert_eq!(got[1], b"hello");
+        server.send_multipart([&got[0][..], b"welcome"], 0).unwrap();
+        assert!(good.poll(zmq::POLLIN, 10_000).unwrap() > 0);
+        assert_eq!(good.recv_bytes(0).unwrap(), b"welcome");
+        assert_eq!(
+            server.poll(zmq::POLLIN, 300).unwrap(),
+            0,
+            "nothing else got in"
+        );
     }
 }

@@ -96,10 +96,20 @@ impl Client {
 /// As [`Client::request`]; a reply that is not a service list is
 /// `INVALID_ARGUMENT`.
 pub fn services(endpoint: &str, timeout: Duration) -> Result<pb::ServiceList, RequestError> {
-    let options = ClientOptions::default()
-        .timeout(timeout)
-        .retry(RetryPolicy::never())
-        .idempotent(true);
+    services_with(endpoint, ClientOptions::default().timeout(timeout))
+}
+
+/// [`services`] with the given client options (for example
+/// [`ClientOptions::curve`] for a broker that requires CURVE); the request is
+/// always idempotent and made once.
+///
+/// # Errors
+/// As [`services`].
+pub fn services_with(
+    endpoint: &str,
+    options: ClientOptions,
+) -> Result<pb::ServiceList, RequestError> {
+    let options = options.retry(RetryPolicy::never()).idempotent(true);
     let mut client = Client::connect(endpoint, "reqrep.services", options)?;
     let reply = client.request_frames(Vec::new())?;
     pb::ServiceList::decode(reply.body()).map_err(|e| {

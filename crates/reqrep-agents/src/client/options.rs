@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use reqrep_core::curve::Curve;
 use reqrep_core::socket::SocketOptions;
 use reqrep_core::{CorrelationId, Frame, Limits, Metadata, RetryPolicy};
 
@@ -71,6 +72,14 @@ impl ClientOptions {
     /// Socket options. Default: [`SocketOptions::default`].
     pub fn socket_options(mut self, socket: SocketOptions) -> Self {
         self.socket = socket;
+        self
+    }
+
+    /// Connects with CURVE security, typically
+    /// [`Curve::client`]`(broker's public key)`. Connecting then fails on a
+    /// libzmq without CURVE. Default: plaintext.
+    pub fn curve(mut self, curve: Curve) -> Self {
+        self.socket.curve = Some(curve);
         self
     }
 

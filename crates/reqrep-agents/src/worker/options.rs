@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use reqrep_core::curve::Curve;
 use reqrep_core::socket::SocketOptions;
 use reqrep_core::{Limits, RetryPolicy};
 
@@ -74,6 +75,21 @@ impl WorkerOptions {
     /// Size limits for incoming requests. Default: [`Limits::default`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Socket options of the connection to the broker.
+    /// Default: [`SocketOptions::default`].
+    pub fn socket_options(mut self, socket: SocketOptions) -> Self {
+        self.socket = socket;
+        self
+    }
+
+    /// Connects with CURVE security, typically
+    /// [`Curve::client`]`(broker's public key)`. The worker then fails to
+    /// start on a libzmq without CURVE. Default: plaintext.
+    pub fn curve(mut self, curve: Curve) -> Self {
+        self.socket.curve = Some(curve);
         self
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand: its arguments (clap derive) and its `run`.
 
 pub mod demo;
+pub mod keygen;
 pub mod request;
 pub mod services;
 pub mod worker;
@@ -15,4 +16,33 @@ pub const DEFAULT_BACKEND: &str = "tcp://127.0.0.1:5556";
 /// Whole milliseconds from the command line as a [`Duration`].
 fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
+}
+
+/// `--server-key`: the broker's CURVE public key, for commands that connect
+/// to a broker that requires CURVE.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CurveArgs {
+    /// The broker's CURVE public key (40 Z85 characters, as `reqrep keygen`
+    /// prints it): connect with CURVE encryption, using a fresh key pair of
+    /// our own. Needs a libzmq with CURVE. Default: plaintext.
+    #[arg(long, value_name = "KEY", value_parser = parse_key)]
+    pub server_key: Option<reqrep_core::curve::CurveKey>,
+}
+
+impl CurveArgs {
+    /// The CURVE client role these arguments ask for, if any.
+    ///
+    /// # Errors
+    /// [`CliError::Request`] (exit code 3) on a libzmq without CURVE.
+    pub fn curve(&self) -> Result<Option<reqrep_core::curve::Curve>, crate::CliError> {
+        self.server_key
+            .map(reqrep_core::curve::Curve::client)
+            .transpose()
+            .map_err(|e| reqrep_agents::RequestError::Transport(e).into())
+    }
+}
+
+fn parse_key(text: &str) -> Result<reqrep_core::curve::CurveKey, String> {
+    text.parse()
+        .map_err(|e: reqrep_core::curve::CurveKeyError| e.to_string())
 }

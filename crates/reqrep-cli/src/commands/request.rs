@@ -8,7 +8,7 @@ use reqrep_agents::{Client, ClientOptions};
 use reqrep_core::RetryPolicy;
 use tracing::debug;
 
-use super::{DEFAULT_FRONTEND, millis};
+use super::{CurveArgs, DEFAULT_FRONTEND, millis};
 use crate::CliError;
 
 /// Arguments of `reqrep request`.
@@ -47,6 +47,10 @@ pub struct RequestArgs {
     /// The request payload; `-` reads it from stdin. Empty when omitted.
     #[arg(value_name = "DATA")]
     pub data: Option<String>,
+
+    /// CURVE security.
+    #[command(flatten)]
+    pub curve: CurveArgs,
 }
 
 impl RequestArgs {
@@ -87,7 +91,11 @@ impl RequestArgs {
 /// stdin and stdout.
 pub fn run(args: &RequestArgs) -> Result<(), CliError> {
     let payload = args.payload(std::io::stdin().lock())?;
-    let mut client = Client::connect(&args.broker, &args.service, args.options())?;
+    let mut options = args.options();
+    if let Some(curve) = args.curve.curve()? {
+        options = options.curve(curve);
+    }
+    let mut client = Client::connect(&args.broker, &args.service, options)?;
     let reply = client.request(&payload)?;
     debug!(
         correlation_id = %reply.id,

@@ -5,7 +5,9 @@ use std::io::Write;
 use clap::Args;
 use reqrep_core::pb::ServiceList;
 
-use super::{DEFAULT_FRONTEND, millis};
+use reqrep_agents::ClientOptions;
+
+use super::{CurveArgs, DEFAULT_FRONTEND, millis};
 use crate::CliError;
 use crate::table::{Align, Style, Table};
 
@@ -20,6 +22,10 @@ pub struct ServicesArgs {
     #[arg(long, value_name = "MS", default_value_t = 2500,
           value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub timeout_ms: u64,
+
+    /// CURVE security.
+    #[command(flatten)]
+    pub curve: CurveArgs,
 }
 
 /// The service list as a plain table: name, workers, free credits, queue
@@ -53,7 +59,11 @@ pub fn table(list: &ServiceList) -> Table {
 /// # Errors
 /// [`CliError::Request`] when the broker does not answer in time.
 pub fn run(args: &ServicesArgs) -> Result<(), CliError> {
-    let list = reqrep_agents::services(&args.broker, millis(args.timeout_ms))?;
+    let mut options = ClientOptions::default().timeout(millis(args.timeout_ms));
+    if let Some(curve) = args.curve.curve()? {
+        options = options.curve(curve);
+    }
+    let list = reqrep_agents::services_with(&args.broker, options)?;
     let mut stdout = std::io::stdout().lock();
     write!(stdout, "{}", table(&list))
         .and_then(|()| stdout.flush())

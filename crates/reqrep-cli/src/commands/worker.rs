@@ -7,7 +7,7 @@ use reqrep_agents::{StopToken, Worker, WorkerOptions};
 use reqrep_core::{Frame, Request, Status};
 use tracing::info;
 
-use super::{DEFAULT_BACKEND, millis};
+use super::{CurveArgs, DEFAULT_BACKEND, millis};
 use crate::CliError;
 use crate::signal::SignalStop;
 
@@ -37,6 +37,10 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub heartbeat_ms: u64,
+
+    /// CURVE security.
+    #[command(flatten)]
+    pub curve: CurveArgs,
 }
 
 impl WorkerArgs {
@@ -69,7 +73,11 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
     let stop = StopToken::new();
     let _signals =
         SignalStop::install(stop.clone()).map_err(|e| CliError::io("listen for signals", e))?;
-    let worker = Worker::new(&args.broker, &args.service, args.options())?;
+    let mut options = args.options();
+    if let Some(curve) = args.curve.curve()? {
+        options = options.curve(curve);
+    }
+    let worker = Worker::new(&args.broker, &args.service, options)?;
     info!(
         broker = %args.broker,
         service = %args.service,

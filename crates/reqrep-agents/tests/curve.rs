@@ -1,0 +1,209 @@
+//! CURVE security end to end: a broker that requires CURVE serves a worker
+//! and clients (blocking and async) that know its public key, and nobody
+//! else gets through. On a libzmq without CURVE, asking for it is an error
+//! at startup, never a plaintext fallback.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use reqrep_agents::{
+    AsyncClient, Client, ClientOptions, RequestError, StopToken, Worker, WorkerOptions,
+    services_with,
+};
+use reqrep_broker::{Broker, BrokerConfig, BrokerError};
+use reqrep_core::RetryPolicy;
+use reqrep_core::curve::{Curve, CurveKey, CurveKeyPair};
+use reqrep_core::socket::{SocketError, curve_supported};
+
+/// A file in the temp directory holding `text`, removed on drop.
+struct KeyFile(PathBuf);
+
+impl KeyFile {
+    fn new(text: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "reqrep-curve-test-{}-{}.key",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text).expect("write key file");
+        Self(path)
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn curve_broker(key_file: &KeyFile) -> Result<Broker, BrokerError> {
+    Broker::bind(BrokerConfig {
+        frontend: vec!["tcp://127.0.0.1:*".into()],
+        backend: vec!["tcp://127.0.0.1:*".into()],
+        metrics_addr: None,
+        curve_secret_key_file: Some(key_file.0.clone()),
+        ..BrokerConfig::default()
+    })
+}
+
+/// One attempt with a short timeout: a peer the broker never hears from
+/// times out instead of waiting.
+fn once(timeout: Duration) -> ClientOptions {
+    ClientOptions::default()
+        .timeout(timeout)
+        .retry(RetryPolicy::never())
+}
+
+#[test]
+fn a_curve_broker_serves_peers_that_know_its_key_and_nobody_else() {
+    let Ok(server) = CurveKeyPair::generate() else {
+        assert!(!curve_supported());
+        // Any well-formed key will do: the broker refuses before using it.
+        let key_file = KeyFile::new(&"HelloWorld".repeat(4));
+        assert!(matches!(
+            curve_broker(&key_file),
+            Err(BrokerError::Socket(SocketError::CurveUnsupported))
+        ));
+        let key: CurveKey = "HelloWorld".repeat(4).parse().expect("key");
+        let curve = Curve::Client {
+            server: key,
+            keys: CurveKeyPair {
+                public: key,
+                secret: key,
+            },
+        };
+        let refused = Client::connect(
+            "tcp://127.0.0.1:1",
+            "echo",
+            once(Duration::from_secs(1)).curve(curve),
+        );
+        assert!(
+            matches!(
+                &refused,
+                Err(RequestError::Transport(SocketError::CurveUnsupported))
+            ),
+            "{:?}",
+            refused.err()
+        );
+        return;
+    };
+    let key_file = KeyFile::new(&format!("{}\n", server.secret.to_z85()));
+    let broker = curve_broker(&key_file)
+        .expect("bind")
+        .spawn()
+        .expect("spawn");
+    let client_curve = || Curve::client(server.public).expect("client keys");
+
+    let stop = StopToken::new();
+    let worker = Worker::new(
+        broker.backend(),
+        "echo",
+        WorkerOptions::default().curve(client_curve()),
+    )
+    .expect("worker");
+    let worker = {
+        let stop = stop.clone();
+        thread::spawn(move || worker.run(|_, payload| Ok(payload), &stop))
+    };
+    // Discovery goes through CURVE too; it shows the worker registered.
+    let mut registered = false;
+    for _ in 0..500 {
+        let list = services_with(
+            broker.frontend(),
+            once(Duration::from_secs(5)).curve(client_curve()),
+        )
+        .expect("discovery over CURVE");
+        if list
+            .services
+            .iter()
+            .any(|s| s.name == "echo" && s.workers == 1)
+        {
+            registered = true;
+            break;
+        }
+        thread::yield_now();
+    }
+    assert!(registered, "the CURVE worker registered");
+
+    let mut client = Client::connect(
+        broker.frontend(),
+        "echo",
+        once(Duration::from_secs(10)).curve(client_curve()),
+    )
+    .expect("client");
+    assert_eq!(client.request(b"sealed").expect("reply").body(), b"sealed");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body = runtime.block_on(async {
+        let client = AsyncClient::connect(
+            broker.frontend(),
+            "echo",
+            once(Duration::from_secs(10)).curve(client_curve()),
+        )
+        .expect("async client");
+        client
+            .request(b"async sealed".to_vec())
+            .await
+            .expect("reply")
+            .body()
+            .to_vec()
+    });
+    assert_eq!(body, b"async sealed");
+
+    // A plaintext peer and one that trusts another server's key never get
+    // a handshake through: their requests time out.
+    let mut plain = Client::connect(broker.frontend(), "echo", once(Duration::from_millis(500)))
+        .expect("plain client");
+    assert!(matches!(
+        plain.request(b"x"),
+        Err(RequestError::Timeout { .. })
+    ));
+    let impostor_of = CurveKeyPair::generate().expect("keys").public;
+    let mut wrong = Client::connect(
+        broker.frontend(),
+        "echo",
+        once(Duration::from_millis(500)).curve(Curve::client(impostor_of).expect("keys")),
+    )
+    .expect("client with the wrong server key");
+    assert!(matches!(
+        wrong.request(b"x"),
+        Err(RequestError::Timeout { .. })
+    ));
+
+    stop.stop();
+    worker.join().expect("worker thread").expect("worker ran");
+    let stats = broker.stop().expect("broker stops");
+    assert_eq!(stats.replies, 2, "{stats:?}");
+}
+
+#[test]
+fn a_missing_or_malformed_key_file_is_a_startup_error() {
+    let missing = KeyFile::new("");
+    let path = missing.0.clone();
+    drop(missing);
+    let err = Broker::bind(BrokerConfig {
+        frontend: vec!["tcp://127.0.0.1:*".into()],
+        backend: vec!["tcp://127.0.0.1:*".into()],
+        metrics_addr: None,
+        curve_secret_key_file: Some(path.clone()),
+        ..BrokerConfig::default()
+    })
+    .err()
+    .expect("no key file, no broker");
+    assert!(matches!(err, BrokerError::CurveKey { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+
+    let bad = KeyFile::new("not a key");
+    let err = curve_broker(&bad).err().expect("a bad key, no broker");
+    assert!(matches!(err, BrokerError::CurveKey { .. }), "{err:?}");
+    assert!(err.to_string().contains("40 Z85 characters"), "{err}");
+}
