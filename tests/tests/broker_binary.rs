@@ -161,6 +161,31 @@ fn invalid_setting_is_a_clear_error_naming_it() {
 }
 
 #[test]
+fn a_missing_curve_key_file_stops_the_broker_at_startup() {
+    let path =
+        std::env::temp_dir().join(format!("reqrep-e2e-no-such-key-{}.key", std::process::id()));
+    let path = path.to_str().expect("utf-8 temp path");
+    let mut command = broker_command();
+    command.args([
+        "--frontend",
+        "tcp://127.0.0.1:*",
+        "--backend",
+        "tcp://127.0.0.1:*",
+        "--metrics-addr",
+        "off",
+        "--curve-secret-key-file",
+        path,
+    ]);
+    let mut proc = Proc::spawn(command);
+    assert_eq!(proc.wait_exit(WAIT), Some(1), "{}", proc.output());
+    let output = proc.output();
+    assert!(
+        output.contains(&format!("cannot use CURVE secret key file {path}")),
+        "{output}"
+    );
+}
+
+#[test]
 fn serves_requests_metrics_and_health() {
     let broker = start_broker(&[]);
     let ctx = zmq::Context::new();

@@ -33,7 +33,8 @@ impl CurveArgs {
     /// The CURVE client role these arguments ask for, if any.
     ///
     /// # Errors
-    /// [`CliError::Request`] (exit code 3) on a libzmq without CURVE.
+    /// [`CliError::Request`](crate::CliError::Request) (exit code 3) on a
+    /// libzmq without CURVE.
     pub fn curve(&self) -> Result<Option<reqrep_core::curve::Curve>, crate::CliError> {
         self.server_key
             .map(reqrep_core::curve::Curve::client)
