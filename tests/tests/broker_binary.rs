@@ -34,18 +34,18 @@ struct Running {
     metrics: String,
 }
 
+/// Both sides on ephemeral loopback ports.
+const EPHEMERAL_ENDPOINTS: [&str; 4] = [
+    "--frontend",
+    "tcp://127.0.0.1:*",
+    "--backend",
+    "tcp://127.0.0.1:*",
+];
+
 fn start_broker(extra: &[&str]) -> Running {
     let mut command = broker_command();
-    command.args([
-        "--frontend",
-        "tcp://127.0.0.1:*",
-        "--backend",
-        "tcp://127.0.0.1:*",
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-    ]);
+    command.args(EPHEMERAL_ENDPOINTS);
+    command.args(["--metrics-addr", "127.0.0.1:0", "--log-format", "json"]);
     command.args(extra);
     let mut proc = Proc::spawn(command);
     let line = proc.wait_for_line("broker bound", WAIT);
@@ -166,16 +166,8 @@ fn a_missing_curve_key_file_stops_the_broker_at_startup() {
         std::env::temp_dir().join(format!("reqrep-e2e-no-such-key-{}.key", std::process::id()));
     let path = path.to_str().expect("utf-8 temp path");
     let mut command = broker_command();
-    command.args([
-        "--frontend",
-        "tcp://127.0.0.1:*",
-        "--backend",
-        "tcp://127.0.0.1:*",
-        "--metrics-addr",
-        "off",
-        "--curve-secret-key-file",
-        path,
-    ]);
+    command.args(EPHEMERAL_ENDPOINTS);
+    command.args(["--metrics-addr", "off", "--curve-secret-key-file", path]);
     let mut proc = Proc::spawn(command);
     assert_eq!(proc.wait_exit(WAIT), Some(1), "{}", proc.output());
     let output = proc.output();

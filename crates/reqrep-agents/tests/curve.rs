@@ -3,7 +3,7 @@
 //! else gets through. On a libzmq without CURVE, asking for it is an error
 //! at startup, never a plaintext fallback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -39,12 +39,12 @@ impl Drop for KeyFile {
     }
 }
 
-fn curve_broker(key_file: &KeyFile) -> Result<Broker, BrokerError> {
+fn curve_broker(key_file: &Path) -> Result<Broker, BrokerError> {
     Broker::bind(BrokerConfig {
         frontend: vec!["tcp://127.0.0.1:*".into()],
         backend: vec!["tcp://127.0.0.1:*".into()],
         metrics_addr: None,
-        curve_secret_key_file: Some(key_file.0.clone()),
+        curve_secret_key_file: Some(key_file.to_owned()),
         ..BrokerConfig::default()
     })
 }
@@ -64,7 +64,7 @@ fn a_curve_broker_serves_peers_that_know_its_key_and_nobody_else() {
         // Any well-formed key will do: the broker refuses before using it.
         let key_file = KeyFile::new(&"HelloWorld".repeat(4));
         assert!(matches!(
-            curve_broker(&key_file),
+            curve_broker(&key_file.0),
             Err(BrokerError::Socket(SocketError::CurveUnsupported))
         ));
         let key: CurveKey = "HelloWorld".repeat(4).parse().expect("key");
@@ -91,7 +91,7 @@ fn a_curve_broker_serves_peers_that_know_its_key_and_nobody_else() {
         return;
     };
     let key_file = KeyFile::new(&format!("{}\n", server.secret.to_z85()));
-    let broker = curve_broker(&key_file)
+    let broker = curve_broker(&key_file.0)
         .expect("bind")
         .spawn()
         .expect("spawn");
@@ -187,15 +187,7 @@ fn a_missing_or_malformed_key_file_is_a_startup_error() {
     let missing = KeyFile::new("");
     let path = missing.0.clone();
     drop(missing);
-    let err = Broker::bind(BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        curve_secret_key_file: Some(path.clone()),
-        ..BrokerConfig::default()
-    })
-    .err()
-    .expect("no key file, no broker");
+    let err = curve_broker(&path).err().expect("no key file, no broker");
     assert!(matches!(err, BrokerError::CurveKey { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&path.display().to_string()),
@@ -203,7 +195,7 @@ fn a_missing_or_malformed_key_file_is_a_startup_error() {
     );
 
     let bad = KeyFile::new("not a key");
-    let err = curve_broker(&bad).err().expect("a bad key, no broker");
+    let err = curve_broker(&bad.0).err().expect("a bad key, no broker");
     assert!(matches!(err, BrokerError::CurveKey { .. }), "{err:?}");
     assert!(err.to_string().contains("40 Z85 characters"), "{err}");
 }

@@ -30,16 +30,24 @@ pub struct CurveArgs {
 }
 
 impl CurveArgs {
-    /// The CURVE client role these arguments ask for, if any.
+    /// `options` with the CURVE client role these arguments ask for (a fresh
+    /// key pair of our own), set by `set` (`ClientOptions::curve`,
+    /// `WorkerOptions::curve`); `options` unchanged without `--server-key`.
     ///
     /// # Errors
     /// [`CliError::Request`](crate::CliError::Request) (exit code 3) on a
     /// libzmq without CURVE.
-    pub fn curve(&self) -> Result<Option<reqrep_core::curve::Curve>, crate::CliError> {
-        self.server_key
-            .map(reqrep_core::curve::Curve::client)
-            .transpose()
-            .map_err(|e| reqrep_agents::RequestError::Transport(e).into())
+    pub fn apply<O>(
+        &self,
+        options: O,
+        set: impl FnOnce(O, reqrep_core::curve::Curve) -> O,
+    ) -> Result<O, crate::CliError> {
+        let Some(key) = self.server_key else {
+            return Ok(options);
+        };
+        let curve = reqrep_core::curve::Curve::client(key)
+            .map_err(reqrep_agents::RequestError::Transport)?;
+        Ok(set(options, curve))
     }
 }
 

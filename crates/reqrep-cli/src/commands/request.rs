@@ -91,10 +91,7 @@ impl RequestArgs {
 /// stdin and stdout.
 pub fn run(args: &RequestArgs) -> Result<(), CliError> {
     let payload = args.payload(std::io::stdin().lock())?;
-    let mut options = args.options();
-    if let Some(curve) = args.curve.curve()? {
-        options = options.curve(curve);
-    }
+    let options = args.curve.apply(args.options(), ClientOptions::curve)?;
     let mut client = Client::connect(&args.broker, &args.service, options)?;
     let reply = client.request(&payload)?;
     debug!(

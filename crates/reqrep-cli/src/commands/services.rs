@@ -59,10 +59,10 @@ pub fn table(list: &ServiceList) -> Table {
 /// # Errors
 /// [`CliError::Request`] when the broker does not answer in time.
 pub fn run(args: &ServicesArgs) -> Result<(), CliError> {
-    let mut options = ClientOptions::default().timeout(millis(args.timeout_ms));
-    if let Some(curve) = args.curve.curve()? {
-        options = options.curve(curve);
-    }
+    let options = args.curve.apply(
+        ClientOptions::default().timeout(millis(args.timeout_ms)),
+        ClientOptions::curve,
+    )?;
     let list = reqrep_agents::services_with(&args.broker, options)?;
     let mut stdout = std::io::stdout().lock();
     write!(stdout, "{}", table(&list))

@@ -73,10 +73,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
     let stop = StopToken::new();
     let _signals =
         SignalStop::install(stop.clone()).map_err(|e| CliError::io("listen for signals", e))?;
-    let mut options = args.options();
-    if let Some(curve) = args.curve.curve()? {
-        options = options.curve(curve);
-    }
+    let options = args.curve.apply(args.options(), WorkerOptions::curve)?;
     let worker = Worker::new(&args.broker, &args.service, options)?;
     info!(
         broker = %args.broker,
