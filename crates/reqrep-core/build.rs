@@ -1,10 +1,10 @@
-//! Compiles `proto/reqrep/v1/*.proto` with protox (pure Rust, no `protoc`)
+//! Compiles `proto/reqrep/v1/*.proto` (kept inside this crate so it packages) with protox (pure Rust, no `protoc`)
 //! and generates the prost types into `OUT_DIR`.
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
     let files = [
         "reqrep/v1/status.proto",
         "reqrep/v1/header.proto",

@@ -128,7 +128,7 @@ pub mod harness {
     /// # Panics
     /// When no reply arrives.
     pub fn service_info(client: &Client, service: &str) -> Option<pb::ServiceInfo> {
-        let request = Request::new(CorrelationId::new(), "reqrep.services");
+        let request = Request::new(CorrelationId::new(), reqrep_core::DISCOVERY_SERVICE);
         let (reply, body) = client.call(request, service.as_bytes());
         if !reply.status.is_ok() {
             return None;

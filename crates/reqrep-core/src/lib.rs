@@ -60,6 +60,11 @@ pub use message::{Command, Disconnect, Kind, Message, Metadata, Ready, Reply, Re
 pub use retry::RetryPolicy;
 pub use status::{Code, Status};
 
+/// Name of the broker's built-in discovery service (docs/PROTOCOL.md §7).
+pub const DISCOVERY_SERVICE: &str = "reqrep.services";
+/// Service names with this prefix are reserved for the broker.
+pub const RESERVED_PREFIX: &str = "reqrep.";
+
 /// A single ZeroMQ message frame. Payload frames travel as this type end to
 /// end, so the broker forwards them without copying.
 pub type Frame = zmq::Message;

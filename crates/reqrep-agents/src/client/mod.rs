@@ -110,7 +110,7 @@ pub fn services_with(
     options: ClientOptions,
 ) -> Result<pb::ServiceList, RequestError> {
     let options = options.retry(RetryPolicy::never()).idempotent(true);
-    let mut client = Client::connect(endpoint, "reqrep.services", options)?;
+    let mut client = Client::connect(endpoint, reqrep_core::DISCOVERY_SERVICE, options)?;
     let reply = client.request_frames(Vec::new())?;
     pb::ServiceList::decode(reply.body()).map_err(|e| {
         RequestError::Status(reqrep_core::Status::invalid_argument(format!(

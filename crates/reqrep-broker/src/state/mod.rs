@@ -45,10 +45,7 @@ use payload::Payload;
 use service::Service;
 use worker::Worker;
 
-/// Name of the built-in discovery service.
-pub const DISCOVERY_SERVICE: &str = "reqrep.services";
-/// Service names with this prefix are reserved for the broker.
-pub const RESERVED_PREFIX: &str = "reqrep.";
+pub use reqrep_core::{DISCOVERY_SERVICE, RESERVED_PREFIX};
 
 /// A message the driver must send.
 #[derive(Debug)]
