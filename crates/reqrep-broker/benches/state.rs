@@ -73,7 +73,7 @@ fn round_trip(c: &mut Criterion) {
         } else {
             "request_reply"
         };
-        let mut state = BrokerState::new(StateConfig::default());
+        let mut state = BrokerState::new(StateConfig::default(), Instant::now());
         let now = Instant::now();
         let worker = Frame::from(WORKER);
         let ready = Message::ready("echo", 16, Some(Duration::from_secs(1)))
@@ -102,7 +102,7 @@ fn round_trip(c: &mut Criterion) {
         });
     }
 
-    let mut state = BrokerState::new(StateConfig::default());
+    let mut state = BrokerState::new(StateConfig::default(), Instant::now());
     let now = Instant::now();
     state.on_worker(now, ready(16));
     let route = forwarded_route(&mut state, now);
@@ -125,7 +125,7 @@ fn round_trip(c: &mut Criterion) {
 
     const BURST: u32 = 1000;
     group.throughput(Throughput::Elements(u64::from(BURST)));
-    let mut state = BrokerState::new(StateConfig::default());
+    let mut state = BrokerState::new(StateConfig::default(), Instant::now());
     let now = Instant::now();
     state.on_worker(now, ready(BURST));
     let route = forwarded_route(&mut state, now);

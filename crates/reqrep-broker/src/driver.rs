@@ -21,7 +21,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::BrokerConfig;
 use crate::http::{self, Health, HttpServer};
 use crate::state::{Action, BrokerState, StateConfig};
-use crate::stats::Stats;
+use crate::stats::{Exporter, Stats};
 
 /// Messages taken from one socket before looking at the others, so neither
 /// side can starve the other.
@@ -99,6 +99,8 @@ pub struct Broker {
     shutdown: ShutdownHandle,
     config: BrokerConfig,
     state: BrokerState,
+    /// Mirrors the state's counts into the metrics registry.
+    exporter: Exporter,
     /// Table memory the state machine gave back since the last trim.
     released: usize,
     last_trim: Option<Instant>,
@@ -157,7 +159,8 @@ impl Broker {
             None => None,
         };
         // Metric handles bind to the recorder installed above.
-        let state = BrokerState::new(StateConfig::from(&config));
+        let state = BrokerState::new(StateConfig::from(&config), Instant::now());
+        let exporter = Exporter::new();
         let metrics = http
             .as_ref()
             .map_or_else(|| "off".to_owned(), |h| h.local_addr().to_string());
@@ -179,6 +182,7 @@ impl Broker {
             },
             config,
             state,
+            exporter,
             released: 0,
             last_trim: None,
             health,
@@ -300,6 +304,7 @@ impl Broker {
             }
             self.return_memory(Instant::now());
         }
+        self.exporter.export(&mut self.state);
         let stats = self.state.stats();
         info!(?stats, "broker stopped");
         Ok(stats)
@@ -357,6 +362,8 @@ impl Broker {
     /// back to the state machine (with the undelivered message), which may
     /// queue further actions.
     fn flush(&mut self, now: Instant) {
+        // Counts first: a client that has its reply sees them in /metrics.
+        self.exporter.export(&mut self.state);
         while let Some(action) = self.state.poll_action() {
             match action {
                 Action::ToClient { route, message } => {

@@ -25,5 +25,5 @@ pub mod telemetry;
 
 pub use config::BrokerConfig;
 pub use driver::{Broker, BrokerError, BrokerThread, ShutdownHandle, run};
-pub use state::{Action, BrokerState, Route, StateConfig};
+pub use state::{Action, BrokerState, Route, ServiceReport, StateConfig};
 pub use stats::Stats;

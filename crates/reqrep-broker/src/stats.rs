@@ -1,12 +1,16 @@
-//! What the broker counts: plain counters for tests and the discovery
-//! service, and the Prometheus metric handles they mirror.
+//! What the broker counts, and how it reaches the metrics registry.
 //!
-//! Metric handles are created once (globally, and per service when the
-//! service first appears), so the hot path only bumps atomics: no label
-//! formatting, no registry lookups, no locks.
+//! The state machine only counts ([`Stats`], and per service the counts of
+//! a [`ServiceReport`]); [`Exporter`], owned by the driver, mirrors them
+//! into Prometheus metric handles after every event. Handles are created
+//! once (globally, and per service when the service first appears), so
+//! exporting only bumps atomics: no label formatting, no registry lookups,
+//! no locks.
 
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use reqrep_core::Code;
+
+use crate::state::{BrokerState, ServiceReport};
 
 /// Requests by service and outcome (lower-case status code name).
 pub const REQUESTS_TOTAL: &str = "reqrep_broker_requests_total";
@@ -63,64 +67,143 @@ pub struct Stats {
     pub late_replies: u64,
     /// Sends that failed because the peer was gone or full.
     pub unroutable: u64,
+    /// Of those, replies to clients.
+    pub unroutable_client: u64,
+    /// Of those, messages to workers.
+    pub unroutable_worker: u64,
 }
 
-/// Broker-wide metric handles.
-pub(crate) struct GlobalMetrics {
-    pub(crate) malformed_client: Counter,
-    pub(crate) malformed_worker: Counter,
-    pub(crate) worker_expired: Counter,
-    pub(crate) stale_replies: Counter,
-    pub(crate) duplicates: Counter,
-    pub(crate) redispatched: Counter,
-    pub(crate) cache_hits: Counter,
-    pub(crate) unroutable_client: Counter,
-    pub(crate) unroutable_worker: Counter,
+/// Broker-wide counters and the [`Stats`] field each mirrors.
+struct GlobalMetrics {
+    counters: Vec<(Counter, fn(&Stats) -> u64)>,
 }
 
 impl GlobalMetrics {
-    pub(crate) fn new() -> Self {
-        Self {
-            malformed_client: counter!(MALFORMED_TOTAL, "side" => "client"),
-            malformed_worker: counter!(MALFORMED_TOTAL, "side" => "worker"),
-            worker_expired: counter!(WORKER_EXPIRED_TOTAL),
-            stale_replies: counter!(STALE_REPLIES_TOTAL),
-            duplicates: counter!(DUPLICATES_TOTAL),
-            redispatched: counter!(REDISPATCHED_TOTAL),
-            cache_hits: counter!(REPLY_CACHE_HITS_TOTAL),
-            unroutable_client: counter!(UNROUTABLE_TOTAL, "side" => "client"),
-            unroutable_worker: counter!(UNROUTABLE_TOTAL, "side" => "worker"),
+    fn new() -> Self {
+        let counters: Vec<(Counter, fn(&Stats) -> u64)> = vec![
+            (counter!(MALFORMED_TOTAL, "side" => "client"), |s| {
+                s.malformed_client
+            }),
+            (counter!(MALFORMED_TOTAL, "side" => "worker"), |s| {
+                s.malformed_worker
+            }),
+            (counter!(WORKER_EXPIRED_TOTAL), |s| s.workers_expired),
+            (counter!(STALE_REPLIES_TOTAL), |s| s.stale_replies),
+            (counter!(DUPLICATES_TOTAL), |s| s.duplicates),
+            (counter!(REDISPATCHED_TOTAL), |s| s.redispatched),
+            (counter!(REPLY_CACHE_HITS_TOTAL), |s| s.cache_hits),
+            (counter!(UNROUTABLE_TOTAL, "side" => "client"), |s| {
+                s.unroutable_client
+            }),
+            (counter!(UNROUTABLE_TOTAL, "side" => "worker"), |s| {
+                s.unroutable_worker
+            }),
+        ];
+        Self { counters }
+    }
+
+    /// Adds what changed from `last` to `now`.
+    fn export(&self, last: &Stats, now: &Stats) {
+        for (counter, field) in &self.counters {
+            let delta = field(now).saturating_sub(field(last));
+            if delta > 0 {
+                counter.increment(delta);
+            }
         }
     }
 }
 
-/// One service's metric handles; outcome counters are created on first use.
-pub(crate) struct ServiceMetrics {
+/// One service's metric handles and the counts already exported;
+/// outcome counters are created on first use.
+struct ServiceMetrics {
     service: String,
     outcomes: [Option<Counter>; Code::ALL.len()],
-    pub(crate) duration: Histogram,
-    pub(crate) queue_depth: Gauge,
-    pub(crate) workers: Gauge,
+    exported: [u64; Code::ALL.len()],
+    duration: Histogram,
+    queue_depth: Gauge,
+    workers: Gauge,
 }
 
 impl ServiceMetrics {
-    pub(crate) fn new(service: &str) -> Self {
+    fn new(service: &str) -> Self {
         let label = service.to_owned();
         Self {
             service: label.clone(),
             outcomes: Default::default(),
+            exported: [0; Code::ALL.len()],
             duration: histogram!(REQUEST_DURATION_SECONDS, "service" => label.clone()),
             queue_depth: gauge!(QUEUE_DEPTH, "service" => label.clone()),
             workers: gauge!(WORKERS, "service" => label),
         }
     }
 
-    /// Counts one finished request with `code`.
-    pub(crate) fn outcome(&mut self, code: Code) {
-        let slot = &mut self.outcomes[code as usize];
-        slot.get_or_insert_with(|| {
-            counter!(REQUESTS_TOTAL, "service" => self.service.clone(), "outcome" => code.label())
-        })
-        .increment(1);
+    fn export(&mut self, report: &ServiceReport<'_>) {
+        for (code, (&now, exported)) in report.outcomes.iter().zip(&mut self.exported).enumerate() {
+            if now > *exported {
+                let code = Code::ALL[code];
+                self.outcomes[code as usize]
+                    .get_or_insert_with(|| {
+                        counter!(REQUESTS_TOTAL, "service" => self.service.clone(), "outcome" => code.label())
+                    })
+                    .increment(now - *exported);
+                *exported = now;
+            }
+        }
+        for took in report.latencies {
+            self.duration.record(*took);
+        }
+        self.queue_depth.set(report.queued as f64);
+        self.workers.set(report.workers as f64);
+    }
+}
+
+/// Mirrors a [`BrokerState`]'s counts into the metrics registry: the
+/// driver calls [`Exporter::export`] after every event.
+pub struct Exporter {
+    global: GlobalMetrics,
+    last: Stats,
+    /// By service slot, with the name it had when its handles were made.
+    services: Vec<Option<ServiceMetrics>>,
+}
+
+impl Exporter {
+    /// An exporter whose handles bind to the recorder installed now.
+    pub fn new() -> Self {
+        Self {
+            global: GlobalMetrics::new(),
+            last: Stats::default(),
+            services: Vec::new(),
+        }
+    }
+
+    /// Exports what `state` counted since the last call.
+    pub fn export(&mut self, state: &mut BrokerState) {
+        let stats = state.stats();
+        if stats != self.last {
+            self.global.export(&self.last, &stats);
+            self.last = stats;
+        }
+        let services = &mut self.services;
+        state.report(|report| {
+            if services.len() <= report.slot {
+                services.resize_with(report.slot + 1, || None);
+            }
+            let held = &mut services[report.slot];
+            if held.as_ref().is_none_or(|m| m.service != report.name) {
+                *held = Some(ServiceMetrics::new(report.name));
+            }
+            if let Some(metrics) = held {
+                metrics.export(&report);
+            }
+            if report.gone {
+                *held = None;
+            }
+        });
+    }
+}
+
+impl Default for Exporter {
+    fn default() -> Self {
+        Self::new()
     }
 }

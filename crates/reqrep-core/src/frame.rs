@@ -125,6 +125,9 @@ pub enum DecodeError {
         count: usize,
         /// The limit.
         max: usize,
+        /// The message's correlation id: its header decoded (a REQUEST or
+        /// REPLY), so an error reply can echo it.
+        id: Option<CorrelationId>,
     },
     /// A header or payload larger than its limit.
     #[error("message too large: {what} of {size} bytes, limit {max}")]
@@ -135,6 +138,9 @@ pub enum DecodeError {
         size: usize,
         /// The limit.
         max: usize,
+        /// The message's correlation id, when its header decoded (a payload
+        /// too large for a REQUEST or REPLY); `None` for a header too large.
+        id: Option<CorrelationId>,
     },
 }
 
@@ -154,6 +160,17 @@ impl DecodeError {
             Self::InvalidField { .. } => "invalid_field",
             Self::TooManyFrames { .. } => "too_many_frames",
             Self::TooLarge { .. } => "too_large",
+        }
+    }
+
+    /// The correlation id of the message that failed, when its header
+    /// decoded far enough to read one (the payload limits are checked after
+    /// the header, section 2.6): an error reply echoes it, and sends the nil
+    /// id otherwise (section 2.7).
+    pub fn correlation_id(&self) -> Option<CorrelationId> {
+        match self {
+            Self::TooManyFrames { id, .. } | Self::TooLarge { id, .. } => *id,
+            _ => None,
         }
     }
 
@@ -283,13 +300,18 @@ fn decode_parts(
             what: "header",
             size: header.len(),
             max: limits.max_header_bytes,
+            id: None,
         });
     }
+    // The header before the payload limits (the order of section 2.6), so
+    // an error about the payload can name the request it belongs to.
+    let command = command_from_pb(pb::Header::decode(&header[PROTOCOL_TAG.len()..])?)?;
     let count = frames.len();
     if count > limits.max_payload_frames {
         return Err(DecodeError::TooManyFrames {
             count,
             max: limits.max_payload_frames,
+            id: command.correlation_id(),
         });
     }
     let payload: Vec<Frame> = frames.collect();
@@ -299,9 +321,9 @@ fn decode_parts(
             what: "payload",
             size,
             max: limits.max_payload_bytes,
+            id: command.correlation_id(),
         });
     }
-    let command = command_from_pb(pb::Header::decode(&header[PROTOCOL_TAG.len()..])?)?;
     Ok(Message { command, payload })
 }
 

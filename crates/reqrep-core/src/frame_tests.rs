@@ -262,10 +262,24 @@ fn too_many_frames_and_too_large() {
         max_payload_bytes: 10,
         max_header_bytes: 64,
     };
-    let msg = |payload: Vec<Frame>| Message::request(request("s"), payload).encode();
+    let sent = request("s");
+    let id = Some(sent.id);
+    let msg = |payload: Vec<Frame>| Message::request(sent.clone(), payload).encode();
 
     let err = decode(msg(vec![f(b"a"), f(b"b"), f(b"c")]), &limits).unwrap_err();
-    assert_eq!(err, DecodeError::TooManyFrames { count: 3, max: 2 });
+    assert_eq!(
+        err,
+        DecodeError::TooManyFrames {
+            count: 3,
+            max: 2,
+            id
+        }
+    );
+    assert_eq!(
+        err.correlation_id(),
+        id,
+        "the header decoded: its id is known"
+    );
 
     let err = decode(msg(vec![f(&[0; 6]), f(&[0; 5])]), &limits).unwrap_err();
     assert_eq!(
@@ -273,13 +287,16 @@ fn too_many_frames_and_too_large() {
         DecodeError::TooLarge {
             what: "payload",
             size: 11,
-            max: 10
+            max: 10,
+            id
         }
     );
+    assert_eq!(err.correlation_id(), id);
 
     let big_header = Message::request(request("s").with_metadata("k", "v".repeat(100)), vec![]);
     let err = decode(big_header.encode(), &limits).unwrap_err();
     assert!(matches!(err, DecodeError::TooLarge { what: "header", .. }));
+    assert_eq!(err.correlation_id(), None, "a header too large is not read");
 
     assert!(decode(msg(vec![f(&[0; 5]), f(&[0; 5])]), &limits).is_ok());
 }
@@ -348,11 +365,16 @@ fn every_error_has_a_distinct_reason_and_an_invalid_argument_status() {
             field: "service",
             reason: "empty",
         },
-        DecodeError::TooManyFrames { count: 2, max: 1 },
+        DecodeError::TooManyFrames {
+            count: 2,
+            max: 1,
+            id: None,
+        },
         DecodeError::TooLarge {
             what: "payload",
             size: 2,
             max: 1,
+            id: None,
         },
     ];
     let mut reasons: Vec<_> = errors.iter().map(DecodeError::reason).collect();

@@ -80,6 +80,11 @@ impl fmt::Display for Code {
 }
 
 /// The outcome of a request: a [`Code`] and a human-readable message.
+///
+/// A code this version does not know reads as [`Code::Unknown`] but keeps
+/// its wire value ([`Status::wire_code`]), which is sent on unchanged when
+/// the status is forwarded: a broker passes applications' own codes through
+/// (protocol section 9).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Status {
@@ -87,6 +92,9 @@ pub struct Status {
     pub code: Code,
     /// Details for people; may be empty.
     pub message: String,
+    /// The wire value of a code this version does not know; used only
+    /// while `code` is [`Code::Unknown`].
+    unknown_wire: Option<i32>,
 }
 
 impl Status {
@@ -95,6 +103,28 @@ impl Status {
         Self {
             code,
             message: message.into(),
+            unknown_wire: None,
+        }
+    }
+
+    /// A status with the wire value `code`, which may be one this version
+    /// does not define (an application's own): it reads as
+    /// [`Code::Unknown`] and is sent as `code`.
+    pub fn from_wire_code(code: i32, message: impl Into<String>) -> Self {
+        let known = Code::from_wire(code);
+        Self {
+            code: known,
+            message: message.into(),
+            unknown_wire: (known as i32 != code).then_some(code),
+        }
+    }
+
+    /// The code's wire value: the one received when it was not a known
+    /// code, else `code as i32`.
+    pub fn wire_code(&self) -> i32 {
+        match (self.code, self.unknown_wire) {
+            (Code::Unknown, Some(wire)) => wire,
+            (code, _) => code as i32,
         }
     }
 
@@ -140,10 +170,7 @@ impl Status {
 
     pub(crate) fn from_pb(status: Option<pb::Status>) -> Self {
         match status {
-            Some(pb::Status { code, message }) => Self {
-                code: Code::from_wire(code),
-                message,
-            },
+            Some(pb::Status { code, message }) => Self::from_wire_code(code, message),
             None => Self::ok(),
         }
     }
@@ -153,7 +180,7 @@ impl Status {
             return None;
         }
         Some(pb::Status {
-            code: self.code as i32,
+            code: self.wire_code(),
             message: self.message,
         })
     }
@@ -194,6 +221,22 @@ mod tests {
         assert_eq!(Code::from_wire(14), Code::Unavailable);
         assert_eq!(Code::from_wire(99), Code::Unknown);
         assert_eq!(Code::from_wire(-1), Code::Unknown);
+    }
+
+    #[test]
+    fn unknown_wire_codes_are_kept_for_forwarding() {
+        let status = Status::from_pb(Some(pb::Status {
+            code: 99,
+            message: "application code".into(),
+        }));
+        assert_eq!(status.code, Code::Unknown);
+        assert_eq!(status.wire_code(), 99);
+        assert_eq!(status.clone().into_pb().map(|s| s.code), Some(99));
+        let known = Status::from_wire_code(14, "");
+        assert_eq!((known.code, known.wire_code()), (Code::Unavailable, 14));
+        let mut changed = status;
+        changed.code = Code::Internal;
+        assert_eq!(changed.wire_code(), 13, "a code set afterwards wins");
     }
 
     #[test]

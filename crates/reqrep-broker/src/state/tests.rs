@@ -30,7 +30,7 @@ impl Harness {
     fn with(config: StateConfig) -> Self {
         let t0 = Instant::now();
         Self {
-            state: BrokerState::new(config),
+            state: BrokerState::new(config, t0),
             t0,
             now: t0,
         }
@@ -988,3 +988,5 @@ proptest! {
         prop_assert!(open.is_empty(), "unanswered requests: {:?}", open);
     }
 }
+
+mod spec;

@@ -1,4 +1,4 @@
-//! A registered worker.
+//! A registered worker: its credits, liveness timers and requests held.
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,9 @@ pub(super) struct Worker {
     pub(super) route: Route,
     pub(super) service: ServiceId,
     /// Credits announced in READY.
-    pub(super) credits: u32,
+    credits: u32,
     /// Credits not in use.
-    pub(super) free: u32,
+    free: u32,
     /// Heartbeat interval (announced, or the broker's default).
     pub(super) heartbeat: Duration,
     /// When the worker is dead unless it sends something first.
@@ -26,7 +26,7 @@ pub(super) struct Worker {
     pub(super) in_flight: Vec<EntryId>,
     /// Requests answered at their deadline while it held them: their late
     /// replies still return a credit each.
-    pub(super) abandoned: u32,
+    abandoned: u32,
 }
 
 impl Worker {
@@ -49,6 +49,46 @@ impl Worker {
             in_flight: Vec::new(),
             abandoned: 0,
         }
+    }
+
+    /// Credits not in use.
+    pub(super) fn free(&self) -> u32 {
+        self.free
+    }
+
+    /// Takes a credit for request `id`; returns whether one is left.
+    pub(super) fn take_credit(&mut self, id: EntryId, now: Instant) -> bool {
+        debug_assert!(self.free > 0, "credit taken from a worker with none free");
+        self.free = self.free.saturating_sub(1);
+        self.in_flight.push(id);
+        self.next_heartbeat = now + self.heartbeat;
+        self.free > 0
+    }
+
+    /// Gives a credit back; returns whether the worker just became
+    /// available again (it had none free). A credit it never lent is a bug.
+    pub(super) fn return_credit(&mut self) -> bool {
+        debug_assert!(self.free < self.credits, "credit returned twice");
+        if self.free >= self.credits {
+            return false;
+        }
+        self.free += 1;
+        self.free == 1
+    }
+
+    /// Request `id` was answered at its deadline while the worker held it:
+    /// its credit comes back with the late reply.
+    pub(super) fn abandon(&mut self, id: EntryId) {
+        self.forget(id);
+        self.abandoned += 1;
+    }
+
+    /// Takes one late reply to an abandoned request; `false` when none is
+    /// owed (the reply is stale).
+    pub(super) fn take_abandoned(&mut self) -> bool {
+        let owed = self.abandoned > 0;
+        self.abandoned = self.abandoned.saturating_sub(u32::from(owed));
+        owed
     }
 
     /// The earlier of its two timers.
