@@ -73,14 +73,17 @@ pub struct Stats {
     pub unroutable_worker: u64,
 }
 
+/// Reads one [`Stats`] field.
+type Field = fn(&Stats) -> u64;
+
 /// Broker-wide counters and the [`Stats`] field each mirrors.
 struct GlobalMetrics {
-    counters: Vec<(Counter, fn(&Stats) -> u64)>,
+    counters: Vec<(Counter, Field)>,
 }
 
 impl GlobalMetrics {
     fn new() -> Self {
-        let counters: Vec<(Counter, fn(&Stats) -> u64)> = vec![
+        let counters: Vec<(Counter, Field)> = vec![
             (counter!(MALFORMED_TOTAL, "side" => "client"), |s| {
                 s.malformed_client
             }),
