@@ -1,0 +1,142 @@
+//! Tests of the settings table that need no feature: defaults, layering,
+//! checks and the names each setting is known by.
+
+use std::time::Duration;
+
+use reqrep_core::Limits;
+
+use super::*;
+
+fn invalid(settings: PartialConfig) -> (&'static str, String) {
+    match BrokerConfig::resolve(settings, None) {
+        Err(ConfigError::Invalid { setting, reason }) => (setting, reason),
+        other => panic!("expected an invalid setting, got {other:?}"),
+    }
+}
+
+#[test]
+fn defaults_are_valid_and_resolve_from_nothing() {
+    BrokerConfig::default().validate().unwrap();
+    let config = BrokerConfig::resolve(PartialConfig::default(), None).unwrap();
+    assert_eq!(config, BrokerConfig::default());
+    assert_eq!(config.heartbeat, Duration::from_secs(1));
+    assert_eq!(config.max_payload_bytes, Limits::default().max_payload_bytes);
+    assert_eq!(config.limits(), Limits::default());
+    assert_eq!(config.curve_secret_key_file, None);
+}
+
+#[test]
+fn flags_beat_the_file_which_beats_the_defaults() {
+    let file = PartialConfig {
+        heartbeat_ms: Some(250),
+        max_queue: Some(7),
+        metrics_addr: Some(MetricsAddr::Off),
+        ..PartialConfig::default()
+    };
+    let flags = PartialConfig {
+        max_queue: Some(9),
+        log_format: Some(LogFormat::Json),
+        ..PartialConfig::default()
+    };
+    let config = BrokerConfig::resolve(flags, Some(file)).unwrap();
+    assert_eq!(config.max_queue, 9, "flag beats file");
+    assert_eq!(config.heartbeat, Duration::from_millis(250), "file beats default");
+    assert_eq!(config.metrics_addr, None, "file beats default");
+    assert_eq!(config.log_format, LogFormat::Json, "flag beats default");
+    assert_eq!(config.liveness, 3, "default when nobody sets it");
+}
+
+#[test]
+fn each_check_names_its_setting_and_the_accepted_range() {
+    let cases = [
+        (
+            PartialConfig {
+                frontend: Some(vec![]),
+                ..PartialConfig::default()
+            },
+            "frontend",
+            "at least one endpoint is needed",
+        ),
+        (
+            PartialConfig {
+                backend: Some(vec!["tcp://127.0.0.1:5555".into()]),
+                ..PartialConfig::default()
+            },
+            "backend",
+            "endpoint \"tcp://127.0.0.1:5555\" is also a frontend endpoint",
+        ),
+        (
+            PartialConfig {
+                heartbeat_ms: Some(9),
+                ..PartialConfig::default()
+            },
+            "heartbeat_ms",
+            "9 ms is out of range: accepted are 10 to 3600000 ms",
+        ),
+        (
+            PartialConfig {
+                liveness: Some(101),
+                ..PartialConfig::default()
+            },
+            "liveness",
+            "101 is out of range: accepted are 1 to 100",
+        ),
+        (
+            PartialConfig {
+                default_timeout_ms: Some(86_400_001),
+                ..PartialConfig::default()
+            },
+            "default_timeout_ms",
+            "86400001 ms is out of range: accepted are 1 to 86400000 ms",
+        ),
+        (
+            PartialConfig {
+                max_services: Some(0),
+                ..PartialConfig::default()
+            },
+            "max_services",
+            "0 is out of range: must be at least 1",
+        ),
+    ];
+    for (settings, setting, reason) in cases {
+        assert_eq!(invalid(settings), (setting, reason.to_owned()));
+    }
+}
+
+#[test]
+fn the_first_invalid_setting_in_table_order_is_reported() {
+    let settings = PartialConfig {
+        max_services: Some(0),
+        liveness: Some(0),
+        ..PartialConfig::default()
+    };
+    assert_eq!(invalid(settings).0, "liveness");
+}
+
+#[test]
+fn every_setting_is_named_by_convention_and_once() {
+    assert_eq!(SETTINGS.len(), 16);
+    for (i, setting) in SETTINGS.iter().enumerate() {
+        assert_eq!(setting.flag, setting.key.replace('_', "-"));
+        assert_eq!(setting.env, format!("REQREP_{}", setting.key.to_uppercase()));
+        assert!(!setting.help.contains("Default:"), "{}", setting.key);
+        assert!(
+            SETTINGS[..i].iter().all(|s| s.key != setting.key),
+            "{} twice",
+            setting.key
+        );
+    }
+}
+
+#[test]
+fn the_operations_guide_lists_every_setting() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md");
+    let guide = std::fs::read_to_string(path).unwrap();
+    for setting in SETTINGS {
+        let row = format!(
+            "| `--{}` | `{}` | `{}` |",
+            setting.flag, setting.env, setting.key
+        );
+        assert!(guide.contains(&row), "docs/OPERATIONS.md lacks {row}");
+    }
+}
