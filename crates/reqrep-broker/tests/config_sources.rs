@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqrep_broker::config::SETTINGS;
 
@@ -21,7 +21,11 @@ const SAMPLES: &[(&str, &str, &str)] = &[
         "tcp://127.0.0.1:7001,ipc:///tmp/reqrep-sample.sock",
         "[\"tcp://127.0.0.1:7001\", \"ipc:///tmp/reqrep-sample.sock\"]",
     ),
-    ("backend", "tcp://127.0.0.1:7002", "[\"tcp://127.0.0.1:7002\"]"),
+    (
+        "backend",
+        "tcp://127.0.0.1:7002",
+        "[\"tcp://127.0.0.1:7002\"]",
+    ),
     ("metrics_addr", "off", "\"off\""),
     ("heartbeat_ms", "250", "250"),
     ("liveness", "7", "7"),
@@ -52,16 +56,13 @@ fn broker(args: &[&str], env: &[(&str, &str)]) -> Output {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > RUN_TIMEOUT {
-            child.kill().unwrap();
-            panic!("reqrep-broker {args:?} did not exit");
-        }
-        std::thread::yield_now();
+    let child = command.spawn().expect("start reqrep-broker");
+    let (done, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match output.recv_timeout(RUN_TIMEOUT) {
+        Ok(output) => output.expect("wait for reqrep-broker"),
+        Err(_) => panic!("reqrep-broker {args:?} did not exit"),
     }
-    child.wait_with_output().unwrap()
 }
 
 fn printed(output: &Output) -> String {
@@ -71,7 +72,7 @@ fn printed(output: &Output) -> String {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout.clone()).unwrap()
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
 }
 
 /// The value `--print-config` shows for `key`.
@@ -94,14 +95,14 @@ impl ConfigFile {
             "reqrep-config-sources-{}-{name}",
             std::process::id()
         ));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
         let path = dir.join("broker.toml");
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text).expect("write the config file");
         Self { dir, path }
     }
 
     fn path(&self) -> &str {
-        self.path.to_str().unwrap()
+        self.path.to_str().expect("UTF-8 temp path")
     }
 }
 
@@ -125,8 +126,15 @@ fn every_setting_is_read_from_its_flag_its_variable_and_its_file_key() {
     let defaults = printed(&broker(&["--print-config"], &[]));
     for setting in SETTINGS {
         let (arg, toml) = sample(setting.key);
-        if let Some(line) = defaults.lines().find(|l| l.starts_with(&format!("{} = ", setting.key))) {
-            assert_ne!(line, format!("{} = {toml}", setting.key), "sample is the default");
+        if let Some(line) = defaults
+            .lines()
+            .find(|l| l.starts_with(&format!("{} = ", setting.key)))
+        {
+            assert_ne!(
+                line,
+                format!("{} = {toml}", setting.key),
+                "sample is the default"
+            );
         }
 
         let flag = format!("--{}", setting.flag);
@@ -138,7 +146,12 @@ fn every_setting_is_read_from_its_flag_its_variable_and_its_file_key() {
 
         let file = ConfigFile::new(setting.key, &format!("{} = {toml}\n", setting.key));
         let by_file = printed(&broker(&["--print-config", "--config", file.path()], &[]));
-        assert_eq!(value_of(&by_file, setting.key), toml, "file key {}", setting.key);
+        assert_eq!(
+            value_of(&by_file, setting.key),
+            toml,
+            "file key {}",
+            setting.key
+        );
     }
 }
 
@@ -154,7 +167,11 @@ fn flags_beat_variables_beat_the_file_beats_the_defaults() {
         ("REQREP_MAX_QUEUE", "6"),
     ];
     let text = printed(&broker(&["--print-config", "--liveness", "7"], &env));
-    assert_eq!(value_of(&text, "liveness"), "7", "flag beats variable and file");
+    assert_eq!(
+        value_of(&text, "liveness"),
+        "7",
+        "flag beats variable and file"
+    );
     assert_eq!(value_of(&text, "max_queue"), "6", "variable beats file");
     assert_eq!(value_of(&text, "max_attempts"), "5", "file beats default");
     assert_eq!(value_of(&text, "max_services"), "10000", "the default");
@@ -183,5 +200,8 @@ fn a_file_that_is_not_there_is_refused_naming_it() {
     let output = broker(&["--config", missing.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("reqrep-broker: cannot read config file "), "{stderr}");
+    assert!(
+        stderr.starts_with("reqrep-broker: cannot read config file "),
+        "{stderr}"
+    );
 }

@@ -48,7 +48,8 @@ mod declare;
 #[cfg(feature = "config-file")]
 mod file;
 mod settings;
-#[cfg(all(test, feature = "cli", feature = "config-file"))]
+#[cfg(test)]
+#[cfg(all(feature = "cli", feature = "config-file"))]
 mod source_tests;
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,10 @@ fn defaults_are_valid_and_resolve_from_nothing() {
     let config = BrokerConfig::resolve(PartialConfig::default(), None).unwrap();
     assert_eq!(config, BrokerConfig::default());
     assert_eq!(config.heartbeat, Duration::from_secs(1));
-    assert_eq!(config.max_payload_bytes, Limits::default().max_payload_bytes);
+    assert_eq!(
+        config.max_payload_bytes,
+        Limits::default().max_payload_bytes
+    );
     assert_eq!(config.limits(), Limits::default());
     assert_eq!(config.curve_secret_key_file, None);
 }
@@ -40,7 +43,11 @@ fn flags_beat_the_file_which_beats_the_defaults() {
     };
     let config = BrokerConfig::resolve(flags, Some(file)).unwrap();
     assert_eq!(config.max_queue, 9, "flag beats file");
-    assert_eq!(config.heartbeat, Duration::from_millis(250), "file beats default");
+    assert_eq!(
+        config.heartbeat,
+        Duration::from_millis(250),
+        "file beats default"
+    );
     assert_eq!(config.metrics_addr, None, "file beats default");
     assert_eq!(config.log_format, LogFormat::Json, "flag beats default");
     assert_eq!(config.liveness, 3, "default when nobody sets it");
@@ -118,7 +125,10 @@ fn every_setting_is_named_by_convention_and_once() {
     assert_eq!(SETTINGS.len(), 16);
     for (i, setting) in SETTINGS.iter().enumerate() {
         assert_eq!(setting.flag, setting.key.replace('_', "-"));
-        assert_eq!(setting.env, format!("REQREP_{}", setting.key.to_uppercase()));
+        assert_eq!(
+            setting.env,
+            format!("REQREP_{}", setting.key.to_uppercase())
+        );
         assert!(!setting.help.contains("Default:"), "{}", setting.key);
         assert!(
             SETTINGS[..i].iter().all(|s| s.key != setting.key),
