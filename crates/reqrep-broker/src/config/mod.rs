@@ -15,7 +15,7 @@
 //!
 //! The file uses the snake_case names of the flags (`max_queue`, not
 //! `max-queue`), durations are whole milliseconds in keys ending in `_ms`, and
-//! unknown keys are errors. [`BrokerConfig::to_toml`] writes the same schema,
+//! unknown keys are errors. `BrokerConfig::to_toml` writes the same schema,
 //! so `reqrep-broker --print-config > broker.toml` gives a file that loads
 //! back to the same settings.
 //!

@@ -291,3 +291,26 @@ fn print_config_round_trips() {
     assert!(text.contains("heartbeat_ms = 250"), "{text}");
     assert_eq!(BrokerConfig::from_toml_str(&text).unwrap(), custom);
 }
+
+#[test]
+fn the_operations_guide_gives_every_default_as_print_config_does() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md");
+    let guide = std::fs::read_to_string(path).unwrap();
+    let printed = BrokerConfig::default().to_toml();
+    for setting in SETTINGS {
+        let row = format!(
+            "| `--{}` | `{}` | `{}` | ",
+            setting.flag, setting.env, setting.key
+        );
+        let rest = guide
+            .lines()
+            .find_map(|line| line.strip_prefix(&row))
+            .unwrap_or_else(|| panic!("docs/OPERATIONS.md lacks {row}"));
+        let documented = rest.split(" | ").next().unwrap();
+        let prefix = format!("{} = ", setting.key);
+        match printed.lines().find_map(|line| line.strip_prefix(&prefix)) {
+            Some(value) => assert_eq!(documented, format!("`{value}`"), "{}", setting.key),
+            None => assert_eq!(documented, "none", "{}", setting.key),
+        }
+    }
+}
