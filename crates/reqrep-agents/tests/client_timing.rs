@@ -197,7 +197,10 @@ fn async_backoff_never_sleeps_past_the_budget() {
         (client.request(b"ping".to_vec()).await, client)
     });
     assert!(
-        matches!(outcome, Err(RequestError::BudgetExhausted { attempts: 2, .. })),
+        matches!(
+            outcome,
+            Err(RequestError::BudgetExhausted { attempts: 2, .. })
+        ),
         "{outcome:?}"
     );
     assert_eq!(took, 210 * MS, "the 20 ms backoff did not fit in 5 ms");
@@ -290,10 +293,12 @@ fn async_unavailable_after_the_last_attempt_is_the_status() {
 /// Polls `future` once; whether it finished, and with what.
 async fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
     let mut future = future;
-    std::future::poll_fn(|cx| Poll::Ready(match future.as_mut().poll(cx) {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => None,
-    }))
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match future.as_mut().poll(cx) {
+            Poll::Ready(out) => Some(out),
+            Poll::Pending => None,
+        })
+    })
     .await
 }
 
