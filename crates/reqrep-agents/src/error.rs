@@ -17,6 +17,20 @@ pub enum RequestError {
         /// Time spent in all.
         elapsed: Duration,
     },
+    /// The request's total budget ([`ClientOptions::total_timeout`]) ran out
+    /// with attempts left: the last attempt timed out and no further attempt
+    /// (or no backoff before it) fitted in what remained.
+    ///
+    /// [`ClientOptions::total_timeout`]: crate::ClientOptions::total_timeout
+    #[error("no reply after {attempts} attempt(s) within the total budget of {budget:?}")]
+    BudgetExhausted {
+        /// Attempts made (0 when the budget was zero to begin with).
+        attempts: u32,
+        /// Time spent in all.
+        elapsed: Duration,
+        /// The total budget.
+        budget: Duration,
+    },
     /// The replier, worker or broker answered with a non-OK status.
     #[error("{0}")]
     Status(Status),
@@ -40,17 +54,27 @@ pub enum RequestError {
     /// The client's I/O task is gone.
     #[error("client closed")]
     Closed,
+    /// A non-waiting request found the client's command queue full
+    /// ([`ClientOptions::queue_capacity`]); nothing was sent.
+    ///
+    /// [`ClientOptions::queue_capacity`]: crate::ClientOptions::queue_capacity
+    #[error("client queue full ({capacity} requests waiting)")]
+    Full {
+        /// The queue's capacity.
+        capacity: usize,
+    },
 }
 
 impl RequestError {
     /// The status code this error corresponds to: the peer's code for
-    /// [`RequestError::Status`], `DEADLINE_EXCEEDED` for timeouts, and so on.
+    /// [`RequestError::Status`], `DEADLINE_EXCEEDED` for timeouts and an
+    /// exhausted budget, `RESOURCE_EXHAUSTED` for a full queue, and so on.
     pub fn code(&self) -> Code {
         match self {
-            Self::Timeout { .. } => Code::DeadlineExceeded,
+            Self::Timeout { .. } | Self::BudgetExhausted { .. } => Code::DeadlineExceeded,
             Self::Status(s) => s.code,
             Self::Transport(_) | Self::Closed => Code::Unavailable,
-            Self::TooLarge { .. } => Code::ResourceExhausted,
+            Self::TooLarge { .. } | Self::Full { .. } => Code::ResourceExhausted,
             Self::Stopped => Code::Cancelled,
             Self::Usage(_) => Code::FailedPrecondition,
         }

@@ -36,7 +36,11 @@ mod stop;
 mod worker;
 
 pub use broker_agent::{BrokerAgent, BrokerEndpoints};
-pub use client::{AsyncClient, Client, ClientOptions, Reply, services, services_with};
+#[allow(deprecated)]
+pub use client::Reply;
+pub use client::{
+    AsyncClient, Client, ClientOptions, DEFAULT_QUEUE_CAPACITY, Response, services, services_with,
+};
 pub use error::{ReqRepError, RequestError, WorkerError};
 pub use plugin::{Plugin, PluginError};
 pub use reqrep::{IncomingRequest, ReqRep, SocketKind};

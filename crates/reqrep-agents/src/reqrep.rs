@@ -8,7 +8,7 @@ use tracing::debug;
 
 use crate::client::requester::{Requester, poll_ms, readable};
 use crate::{
-    ClientOptions, Plugin, PluginError, Reply, ReqRepError, RequestError, STOP_POLL_SLICE,
+    ClientOptions, Plugin, PluginError, ReqRepError, RequestError, Response, STOP_POLL_SLICE,
     StopToken,
 };
 
@@ -310,7 +310,7 @@ impl ReqRep {
     ///
     /// # Errors
     /// [`RequestError::Timeout`], [`RequestError::Status`], stop, transport.
-    pub fn request(&mut self, payload: &[u8]) -> Result<Reply, RequestError> {
+    pub fn request(&mut self, payload: &[u8]) -> Result<Response, RequestError> {
         if self.kind != SocketKind::Req || self.raw {
             return Err(RequestError::Usage("request needs an enveloped REQ plugin"));
         }

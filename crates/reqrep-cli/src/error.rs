@@ -65,6 +65,7 @@ impl CliError {
             | Self::Usage(_) => exit::USAGE,
             Self::Request(
                 RequestError::Timeout { .. }
+                | RequestError::BudgetExhausted { .. }
                 | RequestError::Status(_)
                 | RequestError::TooLarge { .. }
                 | RequestError::Stopped,
@@ -86,6 +87,14 @@ fn describe_request_error(e: &RequestError) -> String {
             e.code(),
             if *attempts == 1 { "" } else { "s" },
             elapsed.as_millis()
+        ),
+        RequestError::BudgetExhausted {
+            attempts, budget, ..
+        } => format!(
+            "{}: no reply after {attempts} attempt{} within the total budget of {} ms",
+            e.code(),
+            if *attempts == 1 { "" } else { "s" },
+            budget.as_millis()
         ),
         RequestError::TooLarge { .. } | RequestError::Stopped => format!("{}: {e}", e.code()),
         _ => e.to_string(),
@@ -133,6 +142,20 @@ mod tests {
         assert_eq!(
             once.to_string(),
             "DEADLINE_EXCEEDED: no reply after 1 attempt within 300 ms"
+        );
+        assert_eq!(e.exit_code(), exit::REQUEST);
+    }
+
+    #[test]
+    fn an_exhausted_budget_reads_as_deadline_exceeded() {
+        let e = CliError::from(RequestError::BudgetExhausted {
+            attempts: 3,
+            elapsed: Duration::from_millis(700),
+            budget: Duration::from_millis(700),
+        });
+        assert_eq!(
+            e.to_string(),
+            "DEADLINE_EXCEEDED: no reply after 3 attempts within the total budget of 700 ms"
         );
         assert_eq!(e.exit_code(), exit::REQUEST);
     }

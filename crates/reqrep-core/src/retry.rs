@@ -105,6 +105,22 @@ impl RetryPolicy {
         Duration::try_from_secs_f64(capped).unwrap_or(self.max_backoff)
     }
 
+    /// The sum of the un-jittered delays between all attempts: the longest a
+    /// request can spend backing off.
+    pub fn max_total_backoff(&self) -> Duration {
+        // `base_delay` stops growing after 65 failed attempts (its exponent
+        // is capped), so the tail is a multiple of that delay.
+        const GROWING: u32 = 65;
+        let retries = self.max_attempts - 1;
+        let head: Duration = (1..=retries.min(GROWING))
+            .map(|n| self.base_delay(n))
+            .fold(Duration::ZERO, Duration::saturating_add);
+        let tail = self
+            .base_delay(GROWING)
+            .saturating_mul(retries.saturating_sub(GROWING));
+        head.saturating_add(tail)
+    }
+
     /// The jittered delay after attempt `failed_attempt` failed, ignoring
     /// attempt and deadline bounds.
     pub fn delay(&self, failed_attempt: u32, rng: &mut fastrand::Rng) -> Duration {
@@ -215,6 +231,19 @@ mod tests {
         );
         let expired = Deadline::after(now, Duration::ZERO);
         assert_eq!(p.next_delay(1, now, Some(expired), &mut rng), None);
+    }
+
+    #[test]
+    fn max_total_backoff_sums_the_capped_delays() {
+        // 100 + 200 + 400 + 700 between five attempts.
+        assert_eq!(policy().max_total_backoff(), Duration::from_millis(1400));
+        assert_eq!(RetryPolicy::never().max_total_backoff(), Duration::ZERO);
+        let huge = RetryPolicy::default().max_attempts(u32::MAX);
+        assert_eq!(
+            huge.max_total_backoff(),
+            Duration::from_millis(50 + 100 + 200 + 400 + 800 + 1600)
+                + Duration::from_secs(2) * (u32::MAX - 1 - 6)
+        );
     }
 
     #[test]

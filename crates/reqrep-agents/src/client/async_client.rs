@@ -1,6 +1,7 @@
 //! The async client: a cheap cloneable handle; one DEALER socket owned by an
-//! I/O task; many requests in flight, each matched to its caller by
-//! correlation id through a map of oneshot senders.
+//! I/O task, fed through a bounded queue; many requests in flight, each
+//! matched to its caller by correlation id through a map of oneshot senders.
+//! Each request drives the shared retry loop with tokio's clock and timers.
 //!
 //! The I/O task drives the socket through [`AsyncFd`] on the socket's
 //! `ZMQ_FD`, so it waits in the tokio reactor next to the callers: on a
@@ -19,13 +20,23 @@
 //! tokio's readiness ticks keep an edge that arrives meanwhile from being
 //! cleared with it. Every socket call uses `DONTWAIT`, so the task never
 //! blocks its runtime's thread.
+//!
+//! # Back-pressure
+//!
+//! The task takes a request from its queue only when the socket has taken
+//! the one before: while one waits for `POLLOUT`, the others stay in the
+//! bounded queue, and callers wait for a place in it (or, with
+//! [`AsyncClient::try_request`], fail with [`RequestError::Full`]). A caller
+//! that gives up drops its oneshot receiver; the task skips such requests
+//! before sending, and sweeps them out of its map of pending replies as it
+//! grows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, counter};
 use reqrep_core::socket::{self, Endpoint, SocketError, recv_frames};
@@ -35,42 +46,41 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
-use super::requester::{RETRIES_TOTAL, STALE_REPLIES_TOTAL};
-use super::{ClientOptions, Reply};
+use super::requester::STALE_REPLIES_TOTAL;
+use super::retry::{Event, RetryLoop, Step, note_retry};
+use super::{ClientOptions, Response};
 use crate::RequestError;
 
-type ReplySender = oneshot::Sender<Result<Reply, RequestError>>;
+type ReplySender = oneshot::Sender<Result<Response, RequestError>>;
 
 /// How many socket reads one turn of the I/O task may make before it yields
 /// to the other tasks of its runtime (its callers among them).
 const RECV_BUDGET: usize = 1024;
 
-/// What a handle asks of the I/O task.
-enum Cmd {
-    /// Send `frames` and hand the reply (or error) to `reply`.
-    Send {
-        id: CorrelationId,
-        frames: Vec<Frame>,
-        reply: ReplySender,
-    },
-    /// The caller gave up waiting for `id` (it timed out): drop its sender,
-    /// so a late reply counts as stale.
-    Forget(CorrelationId),
+/// The pending map is swept of abandoned requests when it reaches this
+/// size, and then whenever it doubles.
+const PRUNE_AT_LEAST: usize = 64;
+
+/// Whether a caller waits for a place in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queueing {
+    /// Wait for a place (within the attempt's timeout).
+    Wait,
+    /// Fail with [`RequestError::Full`] when there is none.
+    Try,
 }
 
 /// What every clone of one [`AsyncClient`] shares. Dropping the last one
-/// drops the command sender, which ends the I/O task.
+/// drops `commands` and `_alive`, which ends the I/O task.
 struct Shared {
-    commands: mpsc::UnboundedSender<Cmd>,
+    /// The bounded queue to the I/O task.
+    commands: mpsc::Sender<Outgoing>,
+    /// Never sent: its drop tells the I/O task that every handle is gone,
+    /// even while the task is not reading `commands`.
+    _alive: oneshot::Sender<()>,
     stale: Arc<AtomicU64>,
     options: ClientOptions,
     service: String,
-}
-
-impl Shared {
-    fn submit(&self, cmd: Cmd) -> Result<(), RequestError> {
-        self.commands.send(cmd).map_err(|_| RequestError::Closed)
-    }
 }
 
 /// An async client of one named service behind a broker (or of a direct
@@ -124,13 +134,16 @@ impl AsyncClient {
         let dealer = ctx.socket(zmq::DEALER)?;
         options.socket.apply(&dealer)?;
         socket::connect(&dealer, &endpoint)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(options.queue_capacity);
+        let (alive, closed) = oneshot::channel();
         let stale = Arc::new(AtomicU64::new(0));
         let link = Link {
             dealer,
             commands: rx,
-            outbox: VecDeque::new(),
+            closed,
+            blocked: None,
             pending: HashMap::new(),
+            prune_at: PRUNE_AT_LEAST,
             stale: Arc::clone(&stale),
             stale_counter: counter!(STALE_REPLIES_TOTAL),
             limits: options.limits,
@@ -159,6 +172,7 @@ impl AsyncClient {
         Ok(Self {
             shared: Arc::new(Shared {
                 commands: tx,
+                _alive: alive,
                 stale,
                 options,
                 service: service.to_owned(),
@@ -167,12 +181,32 @@ impl AsyncClient {
     }
 
     /// Sends `payload` as one frame and awaits the matching reply, with the
-    /// options' timeout and retries.
+    /// options' timeout, retries and total budget. When the client's queue
+    /// is full (see [`ClientOptions::queue_capacity`]) each attempt first
+    /// waits for a place in it, within its timeout.
     ///
     /// # Errors
-    /// As the blocking client: timeout, error status; [`RequestError::Closed`]
-    /// once the I/O task is gone.
-    pub async fn request(&self, payload: Vec<u8>) -> Result<Reply, RequestError> {
+    /// As the blocking client: timeout, exhausted budget, error status;
+    /// [`RequestError::Closed`] once the I/O task is gone.
+    pub async fn request(&self, payload: Vec<u8>) -> Result<Response, RequestError> {
+        self.request_queued(payload, Queueing::Wait).await
+    }
+
+    /// [`AsyncClient::request`] that never waits for a place in the queue:
+    /// an attempt that finds it full ends the request with
+    /// [`RequestError::Full`], nothing sent.
+    ///
+    /// # Errors
+    /// [`RequestError::Full`], and those of [`AsyncClient::request`].
+    pub async fn try_request(&self, payload: Vec<u8>) -> Result<Response, RequestError> {
+        self.request_queued(payload, Queueing::Try).await
+    }
+
+    async fn request_queued(
+        &self,
+        payload: Vec<u8>,
+        queueing: Queueing,
+    ) -> Result<Response, RequestError> {
         let options = &self.shared.options;
         let size = payload.len();
         if size > options.limits.max_payload_bytes {
@@ -182,54 +216,75 @@ impl AsyncClient {
             });
         }
         let id = CorrelationId::new();
-        let started = Instant::now();
-        let mut rng = fastrand::Rng::new();
-        let mut attempt = 1;
+        let mut retry = RetryLoop::new(options, now());
+        let mut event = Event::Ready;
         loop {
-            let request = Request::new(id, self.shared.service.clone())
-                .timeout(options.timeout)
-                .attempt(attempt)
-                .idempotent(options.idempotent)
-                .fail_fast(options.fail_fast);
-            let frames = Message::request(request, vec![Frame::from(&payload[..])]).encode();
-            let (tx, rx) = oneshot::channel();
-            self.shared.submit(Cmd::Send {
-                id,
-                frames,
-                reply: tx,
-            })?;
-            let outcome = match tokio::time::timeout(options.timeout, rx).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(_)) => return Err(RequestError::Closed),
-                Err(_) => {
-                    let _ = self.shared.submit(Cmd::Forget(id));
-                    Err(RequestError::Timeout {
-                        attempts: attempt,
-                        elapsed: started.elapsed(),
-                    })
+            match retry.next(now(), event) {
+                Step::Attempt { attempt, timeout } => {
+                    match self.attempt(id, attempt, timeout, &payload, queueing).await {
+                        Ok(response) => return Ok(response),
+                        Err(err) => event = Event::Failed(err),
+                    }
                 }
-            };
-            let retryable = match &outcome {
-                Ok(_) => false,
-                Err(RequestError::Timeout { .. }) => true,
-                Err(RequestError::Status(s)) => s.code.is_retryable(),
-                Err(_) => false,
-            };
-            if !retryable {
-                return outcome.map(|mut r| {
-                    r.attempts = attempt;
-                    r
-                });
+                Step::Wait(delay) => {
+                    note_retry(id, retry.attempts(), delay);
+                    tokio::time::sleep(delay).await;
+                    event = Event::Ready;
+                }
+                Step::GiveUp(err) => return Err(err),
             }
-            let Some(delay) = options
-                .retry
-                .next_delay(attempt, Instant::now(), None, &mut rng)
-            else {
-                return outcome;
-            };
-            counter!(RETRIES_TOTAL).increment(1);
-            tokio::time::sleep(delay).await;
-            attempt += 1;
+        }
+    }
+
+    /// One attempt: queue it and await its reply, both within `timeout`.
+    async fn attempt(
+        &self,
+        id: CorrelationId,
+        attempt: u32,
+        timeout: Duration,
+        payload: &[u8],
+        queueing: Queueing,
+    ) -> Result<Response, RequestError> {
+        let options = &self.shared.options;
+        let request = Request::new(id, self.shared.service.clone())
+            .timeout(timeout)
+            .attempt(attempt)
+            .idempotent(options.idempotent)
+            .fail_fast(options.fail_fast);
+        let frames = Message::request(request, vec![Frame::from(payload)]).encode();
+        let (reply, rx) = oneshot::channel();
+        let out = Outgoing { id, frames, reply };
+        let exchange = async {
+            match queueing {
+                Queueing::Wait => self
+                    .shared
+                    .commands
+                    .send(out)
+                    .await
+                    .map_err(|_| RequestError::Closed)?,
+                Queueing::Try => self
+                    .shared
+                    .commands
+                    .try_send(out)
+                    .map_err(|err| match err {
+                        mpsc::error::TrySendError::Full(_) => RequestError::Full {
+                            capacity: options.queue_capacity,
+                        },
+                        mpsc::error::TrySendError::Closed(_) => RequestError::Closed,
+                    })?,
+            }
+            rx.await.map_err(|_| RequestError::Closed)?
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(outcome) => outcome.map(|response| Response {
+                attempts: attempt,
+                ..response
+            }),
+            // Dropping the receiver tells the I/O task the caller is gone.
+            Err(_) => Err(RequestError::Timeout {
+                attempts: attempt,
+                elapsed: timeout,
+            }),
         }
     }
 
@@ -237,6 +292,11 @@ impl AsyncClient {
     pub fn stale_replies(&self) -> u64 {
         self.shared.stale.load(Ordering::Relaxed)
     }
+}
+
+/// tokio's clock (which a paused test runtime controls) as a std instant.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// An [`io::Error`] (reactor registration, runtime or thread start) as a
@@ -306,22 +366,22 @@ impl Io {
                 // Work is left on the socket, but no new edge will announce
                 // it: let the other tasks run, then carry on without waiting.
                 tokio::task::yield_now().await;
-                if !link.drain_commands() {
+                if !link.is_open() {
                     return Ok(());
                 }
+                link.take_commands();
                 busy = link.pump()? == Turn::Busy;
                 continue;
             }
             tokio::select! {
                 biased;
-                cmd = link.commands.recv() => {
-                    let Some(cmd) = cmd else {
+                _ = &mut link.closed => return Ok(()),
+                out = link.commands.recv(), if link.blocked.is_none() => {
+                    let Some(out) = out else {
                         return Ok(());
                     };
-                    link.handle(cmd);
-                    if !link.drain_commands() {
-                        return Ok(());
-                    }
+                    link.send(out);
+                    link.take_commands();
                     busy = link.pump()? == Turn::Busy;
                 }
                 ready = fd.readable() => {
@@ -348,7 +408,7 @@ enum Turn {
     Busy,
 }
 
-/// A request waiting for the socket to accept it (`POLLOUT`).
+/// A request on its way to the socket.
 struct Outgoing {
     id: CorrelationId,
     frames: Vec<Frame>,
@@ -372,65 +432,65 @@ enum Sent {
 /// the socket is worked.
 struct Link {
     dealer: zmq::Socket,
-    commands: mpsc::UnboundedReceiver<Cmd>,
-    /// Requests the socket could not take yet, in submission order.
-    outbox: VecDeque<Outgoing>,
+    commands: mpsc::Receiver<Outgoing>,
+    /// Completes (with an error) once every handle is gone.
+    closed: oneshot::Receiver<()>,
+    /// The request the socket could not take yet. While there is one, no
+    /// other is taken from `commands`: the queue fills, which is the
+    /// callers' back-pressure.
+    blocked: Option<Outgoing>,
+    /// Reply senders of the requests sent, by correlation id.
     pending: HashMap<CorrelationId, ReplySender>,
+    /// The size of `pending` at which its abandoned requests are swept out.
+    prune_at: usize,
     stale: Arc<AtomicU64>,
     stale_counter: Counter,
     limits: Limits,
 }
 
 impl Link {
-    /// Handles every queued command; `false` once every handle is gone.
-    fn drain_commands(&mut self) -> bool {
-        loop {
+    /// Whether a handle is left.
+    fn is_open(&mut self) -> bool {
+        matches!(
+            self.closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        )
+    }
+
+    /// Sends queued requests until the queue is empty or the socket pushes
+    /// back.
+    fn take_commands(&mut self) {
+        while self.blocked.is_none() {
             match self.commands.try_recv() {
-                Ok(cmd) => self.handle(cmd),
-                Err(mpsc::error::TryRecvError::Empty) => return true,
-                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+                Ok(out) => self.send(out),
+                Err(_) => return,
             }
         }
     }
 
-    /// Sends (or queues) a request, or forgets one.
-    fn handle(&mut self, cmd: Cmd) {
-        match cmd {
-            Cmd::Send { id, frames, reply } => {
-                let out = Outgoing { id, frames, reply };
-                if self.outbox.is_empty() {
-                    self.send(out);
-                } else {
-                    // Keep the order: this one goes after those waiting.
-                    self.outbox.push_back(out);
-                }
-            }
-            Cmd::Forget(id) => {
-                self.pending.remove(&id);
-                if !self.outbox.is_empty() {
-                    self.outbox.retain(|out| out.id != id);
-                }
-            }
+    /// Sends `out` now, or keeps it as the blocked request; drops it when
+    /// its caller has given up.
+    fn send(&mut self, out: Outgoing) {
+        if out.reply.is_closed() {
+            return;
         }
-    }
-
-    /// Sends `out` now, or puts it at the head of the outbox; `false` when
-    /// it went to the outbox.
-    fn send(&mut self, out: Outgoing) -> bool {
         match self.try_send(out.frames) {
-            Sent::Queued => {
-                self.pending.insert(out.id, out.reply);
-                true
-            }
-            Sent::WouldBlock(frames) => {
-                self.outbox.push_front(Outgoing { frames, ..out });
-                false
-            }
+            Sent::Queued => self.track(out.id, out.reply),
+            Sent::WouldBlock(frames) => self.blocked = Some(Outgoing { frames, ..out }),
             Sent::Failed(err) => {
                 let _ = out.reply.send(Err(err.into()));
-                true
             }
         }
+    }
+
+    /// Waits for the reply to `id`. A retry reuses its id, so it takes the
+    /// place of the attempt before it.
+    fn track(&mut self, id: CorrelationId, reply: ReplySender) {
+        if self.pending.len() >= self.prune_at {
+            self.pending.retain(|_, tx| !tx.is_closed());
+            self.prune_at = (self.pending.len() * 2).max(PRUNE_AT_LEAST);
+        }
+        self.pending.insert(id, reply);
     }
 
     /// One non-blocking send of a whole message.
@@ -461,17 +521,18 @@ impl Link {
         Sent::Queued
     }
 
-    /// Sends from the outbox until it is empty or the socket pushes back;
-    /// whether anything was sent.
+    /// Sends the blocked request, then those queued behind it, until the
+    /// socket pushes back; whether anything was sent.
     fn flush(&mut self) -> bool {
-        let mut sent = false;
-        while let Some(out) = self.outbox.pop_front() {
-            if !self.send(out) {
-                break;
-            }
-            sent = true;
+        let Some(out) = self.blocked.take() else {
+            return false;
+        };
+        self.send(out);
+        if self.blocked.is_some() {
+            return false;
         }
-        sent
+        self.take_commands();
+        true
     }
 
     /// Works the socket until `ZMQ_EVENTS`, read after the last socket call,
@@ -486,7 +547,7 @@ impl Link {
                 Err(err) => return Err(err),
             };
             let mut acted = false;
-            if events.contains(zmq::POLLOUT) && !self.outbox.is_empty() {
+            if events.contains(zmq::POLLOUT) && self.blocked.is_some() {
                 acted = self.flush();
             }
             if events.contains(zmq::POLLIN) {
@@ -523,7 +584,7 @@ impl Link {
                 Command::Reply(reply) => match self.pending.remove(&reply.id) {
                     Some(tx) => {
                         let result = if reply.status.is_ok() {
-                            Ok(Reply {
+                            Ok(Response {
                                 id: reply.id,
                                 payload: d.message.payload,
                                 metadata: reply.metadata,
@@ -532,7 +593,10 @@ impl Link {
                         } else {
                             Err(RequestError::Status(reply.status))
                         };
-                        let _ = tx.send(result);
+                        if tx.send(result).is_err() {
+                            // Its caller gave up (timed out) before it came.
+                            self.count_stale();
+                        }
                     }
                     None => self.count_stale(),
                 },

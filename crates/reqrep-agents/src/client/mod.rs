@@ -4,6 +4,8 @@
 mod async_client;
 mod options;
 pub(crate) mod requester;
+mod response;
+mod retry;
 
 use std::time::Duration;
 
@@ -12,14 +14,17 @@ use reqrep_core::socket::Endpoint;
 use reqrep_core::{Frame, RetryPolicy, pb};
 
 pub use async_client::AsyncClient;
-pub use options::{ClientOptions, Reply};
+pub use options::{ClientOptions, DEFAULT_QUEUE_CAPACITY};
 use requester::Requester;
+#[allow(deprecated)]
+pub use response::{Reply, Response};
 
 use crate::{RequestError, StopToken};
 
 /// A blocking client of one named service behind a broker: a DEALER on the
 /// broker's frontend. Requests time out, are retried with jittered backoff
-/// (reusing their correlation id), and replies are matched by correlation id.
+/// (reusing their correlation id) within their total budget, and replies are
+/// matched by correlation id.
 pub struct Client {
     requester: Requester,
     stop: StopToken,
@@ -70,8 +75,9 @@ impl Client {
     ///
     /// # Errors
     /// [`RequestError::Timeout`] after the last attempt,
+    /// [`RequestError::BudgetExhausted`] when the total budget ran out first,
     /// [`RequestError::Status`] for a non-OK reply, and so on.
-    pub fn request(&mut self, payload: &[u8]) -> Result<Reply, RequestError> {
+    pub fn request(&mut self, payload: &[u8]) -> Result<Response, RequestError> {
         self.request_frames(vec![Frame::from(payload)])
     }
 
@@ -79,7 +85,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::request`].
-    pub fn request_frames(&mut self, payload: Vec<Frame>) -> Result<Reply, RequestError> {
+    pub fn request_frames(&mut self, payload: Vec<Frame>) -> Result<Response, RequestError> {
         let stop = self.stop.clone();
         self.requester.request(payload, &stop)
     }

@@ -1,15 +1,21 @@
-//! Client options and the reply type.
+//! Client options: timeouts, the total budget, retries, queue capacity.
 
 use std::time::Duration;
 
 use reqrep_core::curve::Curve;
 use reqrep_core::socket::SocketOptions;
-use reqrep_core::{CorrelationId, Frame, Limits, Metadata, RetryPolicy};
+use reqrep_core::{Limits, RetryPolicy};
+
+/// Requests an [`AsyncClient`](super::AsyncClient) queues for its I/O task
+/// by default.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
 /// How a client sends requests. Every setter documents its default.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub(crate) timeout: Duration,
+    pub(crate) total_timeout: Option<Duration>,
+    pub(crate) queue_capacity: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) idempotent: bool,
     pub(crate) fail_fast: bool,
@@ -21,6 +27,8 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_millis(2500),
+            total_timeout: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
             retry: RetryPolicy::default(),
             idempotent: false,
             fail_fast: false,
@@ -32,9 +40,37 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// How long each attempt waits for its reply; also the budget sent on
-    /// the wire. Default: 2500 ms.
+    /// the wire (clipped to what remains of [`ClientOptions::total_timeout`]).
+    /// Default: 2500 ms.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The budget of a whole request, retries and backoff included: no
+    /// request takes longer. An attempt's timeout (and the `timeout_ms` its
+    /// header carries) is clipped to what remains of it, no backoff sleeps
+    /// past it, and a request whose budget runs out with attempts left fails
+    /// with [`RequestError::BudgetExhausted`](crate::RequestError::BudgetExhausted).
+    /// A zero budget fails every request at once, sending nothing.
+    /// Default: attempts × [`ClientOptions::timeout`] plus the sum of the
+    /// un-jittered backoffs between them
+    /// ([`RetryPolicy::max_total_backoff`]), so by default the attempts and
+    /// their backoffs always fit: 3 × 2500 ms + 50 ms + 100 ms = 7650 ms.
+    pub fn total_timeout(mut self, budget: Duration) -> Self {
+        self.total_timeout = Some(budget);
+        self
+    }
+
+    /// How many requests an [`AsyncClient`](super::AsyncClient) queues for
+    /// its I/O task, at least 1. The task takes requests from the queue only
+    /// while the socket accepts them, so a full queue is back-pressure:
+    /// [`AsyncClient::request`](super::AsyncClient::request) waits for a
+    /// free place, [`AsyncClient::try_request`](super::AsyncClient::try_request)
+    /// fails with [`RequestError::Full`](crate::RequestError::Full).
+    /// Default: [`DEFAULT_QUEUE_CAPACITY`] (1024).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
         self
     }
 
@@ -87,24 +123,37 @@ impl ClientOptions {
     pub fn get_timeout(&self) -> Duration {
         self.timeout
     }
+
+    /// The total budget of a request: the one set, else the default (see
+    /// [`ClientOptions::total_timeout`]).
+    pub fn get_total_timeout(&self) -> Duration {
+        self.total_timeout.unwrap_or_else(|| {
+            self.timeout
+                .saturating_mul(self.retry.attempts())
+                .saturating_add(self.retry.max_total_backoff())
+        })
+    }
 }
 
-/// A successful reply.
-#[derive(Debug)]
-pub struct Reply {
-    /// The request's correlation id.
-    pub id: CorrelationId,
-    /// Payload frames.
-    pub payload: Vec<Frame>,
-    /// Metadata the replier attached.
-    pub metadata: Metadata,
-    /// Attempts it took (1 when the first succeeded).
-    pub attempts: u32,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Reply {
-    /// The first payload frame, or an empty slice.
-    pub fn body(&self) -> &[u8] {
-        self.payload.first().map_or(&[], |f| &f[..])
+    #[test]
+    fn total_timeout_defaults_to_every_attempt_and_backoff() {
+        let options = ClientOptions::default();
+        assert_eq!(options.get_total_timeout(), Duration::from_millis(7650));
+        let options = options
+            .timeout(Duration::from_secs(1))
+            .retry(RetryPolicy::never());
+        assert_eq!(options.get_total_timeout(), Duration::from_secs(1));
+        let options = options.total_timeout(Duration::from_millis(300));
+        assert_eq!(options.get_total_timeout(), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn queue_capacity_is_at_least_one() {
+        assert_eq!(ClientOptions::default().queue_capacity, 1024);
+        assert_eq!(ClientOptions::default().queue_capacity(0).queue_capacity, 1);
     }
 }

@@ -1,6 +1,8 @@
 //! The blocking request engine shared by the brokered [`Client`] (DEALER)
-//! and the direct `ReqRep` plugin (REQ): per-attempt timeout, bounded retries
-//! with jittered backoff, socket reset after a lost reply, correlation check.
+//! and the direct `ReqRep` plugin (REQ): it drives the shared retry loop
+//! (per-attempt timeout, bounded retries with jittered backoff, the total
+//! budget) with a socket, resets that socket after a lost reply, and checks
+//! correlation.
 //!
 //! [`Client`]: super::Client
 
@@ -11,11 +13,10 @@ use reqrep_core::socket::{self, Endpoint, recv_frames, send_frames};
 use reqrep_core::{Command, CorrelationId, Frame, Message, Request, decode, decode_body};
 use tracing::debug;
 
-use super::{ClientOptions, Reply};
+use super::retry::{Event, RetryLoop, Step, note_retry};
+use super::{ClientOptions, Response};
 use crate::{RequestError, STOP_POLL_SLICE, StopToken};
 
-/// Requests retried after a timeout or a retryable status.
-pub(crate) const RETRIES_TOTAL: &str = "reqrep_agents_retries_total";
 /// Replies dropped because their correlation id matched no outstanding request.
 pub(crate) const STALE_REPLIES_TOTAL: &str = "reqrep_agents_stale_replies_total";
 /// Sockets closed and reopened after a lost reply.
@@ -29,10 +30,8 @@ pub(crate) struct Requester {
     socket: Option<zmq::Socket>,
     pub(crate) options: ClientOptions,
     service: String,
-    rng: fastrand::Rng,
     pub(crate) stale_replies: u64,
     pub(crate) socket_resets: u64,
-    retries: Counter,
     stale: Counter,
     resets: Counter,
 }
@@ -54,10 +53,8 @@ impl Requester {
             socket: None,
             options,
             service: service.to_owned(),
-            rng: fastrand::Rng::new(),
             stale_replies: 0,
             socket_resets: 0,
-            retries: counter!(RETRIES_TOTAL),
             stale: counter!(STALE_REPLIES_TOTAL),
             resets: counter!(SOCKET_RESETS_TOTAL),
         }
@@ -100,12 +97,14 @@ impl Requester {
         self.kind == zmq::REQ
     }
 
-    /// Sends one request and waits for its reply, retrying per the options.
+    /// Sends one request and waits for its reply, retrying per the options
+    /// (the shared [`RetryLoop`] decides; this drives it with the socket and
+    /// the system clock).
     pub(crate) fn request(
         &mut self,
         payload: Vec<Frame>,
         stop: &StopToken,
-    ) -> Result<Reply, RequestError> {
+    ) -> Result<Response, RequestError> {
         let size: usize = payload.iter().map(|f| f.len()).sum();
         let limits = self.options.limits;
         if size > limits.max_payload_bytes {
@@ -115,53 +114,36 @@ impl Requester {
             });
         }
         let id = CorrelationId::new();
-        let started = Instant::now();
-        let attempts = self.options.retry.attempts();
+        let mut retry = RetryLoop::new(&self.options, Instant::now());
         // Kept only when a retry may need to resend it.
-        let copy: Option<Vec<Vec<u8>>> =
-            (attempts > 1).then(|| payload.iter().map(|f| f.to_vec()).collect());
+        let copy: Option<Vec<Vec<u8>>> = (self.options.retry.attempts() > 1)
+            .then(|| payload.iter().map(|f| f.to_vec()).collect());
         let mut payload = Some(payload);
-        let mut attempt = 1;
+        let mut event = Event::Ready;
         loop {
-            let frames = payload
-                .take()
-                .or_else(|| {
-                    copy.as_ref()
-                        .map(|c| c.iter().map(|p| Frame::from(&p[..])).collect())
-                })
-                .unwrap_or_default();
-            let outcome = self.attempt(id, attempt, frames, stop);
-            let retryable = match &outcome {
-                Ok(_) => false,
-                Err(RequestError::Timeout { .. }) => true,
-                Err(RequestError::Status(s)) => s.code.is_retryable(),
-                Err(_) => false,
-            };
-            if !retryable {
-                return outcome.map(|mut reply| {
-                    reply.attempts = attempt;
-                    reply
-                });
+            match retry.next(Instant::now(), event) {
+                Step::Attempt { attempt, timeout } => {
+                    let frames = payload
+                        .take()
+                        .or_else(|| {
+                            copy.as_ref()
+                                .map(|c| c.iter().map(|p| Frame::from(&p[..])).collect())
+                        })
+                        .unwrap_or_default();
+                    match self.attempt(id, attempt, timeout, frames, stop) {
+                        Ok(response) => return Ok(response),
+                        Err(err) => event = Event::Failed(err),
+                    }
+                }
+                Step::Wait(delay) => {
+                    note_retry(id, retry.attempts(), delay);
+                    if stop.wait_timeout(delay) {
+                        return Err(RequestError::Stopped);
+                    }
+                    event = Event::Ready;
+                }
+                Step::GiveUp(err) => return Err(err),
             }
-            let Some(delay) =
-                self.options
-                    .retry
-                    .next_delay(attempt, Instant::now(), None, &mut self.rng)
-            else {
-                return match outcome {
-                    Err(RequestError::Timeout { .. }) => Err(RequestError::Timeout {
-                        attempts: attempt,
-                        elapsed: started.elapsed(),
-                    }),
-                    other => other,
-                };
-            };
-            debug!(correlation_id = %id, attempt, delay_ms = delay.as_millis() as u64, "retrying");
-            self.retries.increment(1);
-            if stop.wait_timeout(delay) {
-                return Err(RequestError::Stopped);
-            }
-            attempt += 1;
         }
     }
 
@@ -169,10 +151,10 @@ impl Requester {
         &mut self,
         id: CorrelationId,
         attempt: u32,
+        timeout: Duration,
         payload: Vec<Frame>,
         stop: &StopToken,
-    ) -> Result<Reply, RequestError> {
-        let timeout = self.options.timeout;
+    ) -> Result<Response, RequestError> {
         let request = Request::new(id, self.service.clone())
             .timeout(timeout)
             .attempt(attempt)
@@ -244,7 +226,7 @@ impl Requester {
                     if !reply.status.is_ok() {
                         return Err(RequestError::Status(reply.status));
                     }
-                    return Ok(Reply {
+                    return Ok(Response {
                         id,
                         payload: message.payload,
                         metadata: reply.metadata,
