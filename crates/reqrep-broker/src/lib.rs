@@ -13,17 +13,19 @@
 //! - [`state`]: the sans-IO state machine.
 //! - `driver`: [`Broker`], the poll loop, and [`run`].
 //! - [`stats`]: counters and metric names.
+//! - [`signal`]: SIGINT/SIGTERM to a [`StopToken`](reqrep_core::StopToken).
 //! - [`http`]: `/metrics` and `/healthz`.
 //! - [`telemetry`]: tracing setup.
 
 pub mod config;
 mod driver;
 pub mod http;
+pub mod signal;
 pub mod state;
 pub mod stats;
 pub mod telemetry;
 
 pub use config::BrokerConfig;
-pub use driver::{Broker, BrokerError, BrokerThread, ShutdownHandle, run};
+pub use driver::{Broker, BrokerError, BrokerThread, run};
 pub use state::{Action, BrokerState, Route, StateConfig};
 pub use stats::Stats;

@@ -1,7 +1,7 @@
 //! Unit tests of [`StopToken`], its future, hooks and [`StopSocket`].
 
-use std::sync::{Arc, mpsc};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
@@ -129,7 +129,11 @@ fn the_stopped_future_is_woken_by_the_stop() {
     let mut stopped = token.clone().stopped();
     assert_eq!(Pin::new(&mut stopped).poll(&mut cx), Poll::Pending);
     assert_eq!(Pin::new(&mut stopped).poll(&mut cx), Poll::Pending);
-    assert_eq!(registered(&token), 1, "polling again reuses the registration");
+    assert_eq!(
+        registered(&token),
+        1,
+        "polling again reuses the registration"
+    );
     token.stop();
     assert_eq!(counter.wakes.load(Ordering::SeqCst), 1);
     assert_eq!(Pin::new(&mut stopped).poll(&mut cx), Poll::Ready(()));
@@ -163,7 +167,10 @@ fn an_async_waiter_on_another_thread_completes_on_the_stop() {
     });
     token.stop();
     let wakes = task.recv_timeout(LIMIT).expect("the future completed");
-    assert!(wakes <= 1, "woken once at most (not at all if stopped first)");
+    assert!(
+        wakes <= 1,
+        "woken once at most (not at all if stopped first)"
+    );
 }
 
 #[test]
