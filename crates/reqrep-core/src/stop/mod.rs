@@ -167,7 +167,7 @@ impl StopToken {
     pub fn stopped(&self) -> Stopped {
         Stopped {
             token: self.clone(),
-            id: None,
+            registration: None,
         }
     }
 
@@ -181,12 +181,33 @@ impl StopToken {
         if self.is_stopped() {
             drop(listeners);
             hook();
-            return StopHook { inner: None };
+            return StopHook {
+                _registration: None,
+            };
         }
         let id = listeners.add(Listener::Hook(Box::new(hook)));
         StopHook {
-            inner: Some((Arc::clone(&self.inner), id)),
+            _registration: Some(Registration {
+                inner: Arc::clone(&self.inner),
+                id,
+            }),
         }
+    }
+}
+
+/// A listener's place in the registry; dropping it unregisters the
+/// listener if the stop has not taken it yet.
+struct Registration {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // The listener is dropped after the lock is released: a hook may
+        // own a socket.
+        let removed = self.inner.lock().remove(self.id);
+        drop(removed);
     }
 }
 
@@ -194,24 +215,12 @@ impl StopToken {
 /// the hook if it has not run.
 #[must_use = "dropping the StopHook unregisters the hook"]
 pub struct StopHook {
-    inner: Option<(Arc<Inner>, u64)>,
+    _registration: Option<Registration>,
 }
 
 impl fmt::Debug for StopHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StopHook")
-            .field("registered", &self.inner.is_some())
-            .finish()
-    }
-}
-
-impl Drop for StopHook {
-    fn drop(&mut self) {
-        if let Some((inner, id)) = self.inner.take() {
-            // Dropped outside the lock: the hook may own a socket.
-            let removed = inner.lock().remove(id);
-            drop(removed);
-        }
+        f.debug_struct("StopHook").finish_non_exhaustive()
     }
 }
 
@@ -219,8 +228,8 @@ impl Drop for StopHook {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Stopped {
     token: StopToken,
-    /// The registration of this future's waker, once it was polled.
-    id: Option<u64>,
+    /// This future's waker in the registry, once it was polled.
+    registration: Option<Registration>,
 }
 
 impl fmt::Debug for Stopped {
@@ -235,29 +244,23 @@ impl Future for Stopped {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.token.is_stopped() {
+        let inner = Arc::clone(&self.token.inner);
+        if inner.is_stopped() {
             return Poll::Ready(());
         }
-        let inner = Arc::clone(&self.token.inner);
         let mut listeners = inner.lock();
         if inner.is_stopped() {
             return Poll::Ready(());
         }
-        let registered = self.id.and_then(|id| listeners.get_mut(id));
-        match registered {
-            Some(Listener::Task(waker)) => waker.clone_from(cx.waker()),
-            _ => self.id = Some(listeners.add(Listener::Task(cx.waker().clone()))),
+        let id = self.registration.as_ref().map(|r| r.id);
+        if let Some(Listener::Task(waker)) = id.and_then(|id| listeners.get_mut(id)) {
+            waker.clone_from(cx.waker());
+            return Poll::Pending;
         }
+        let id = listeners.add(Listener::Task(cx.waker().clone()));
+        drop(listeners);
+        self.registration = Some(Registration { inner, id });
         Poll::Pending
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            let removed = self.token.inner.lock().remove(id);
-            drop(removed);
-        }
     }
 }
 

@@ -52,7 +52,14 @@ fn registered(token: &StopToken) -> usize {
 fn stop_wakes_a_blocked_waiter_at_once() {
     let token = StopToken::new();
     let waiter = token.clone();
-    let blocked = on_thread(move || waiter.wait_timeout(NEVER));
+    let (started, waiting) = mpsc::channel();
+    let blocked = on_thread(move || {
+        let _ = started.send(());
+        waiter.wait_timeout(NEVER)
+    });
+    // Stop once the waiter is (all but) blocked, so that it is the wake-up
+    // that ends its wait.
+    waiting.recv_timeout(LIMIT).unwrap();
     token.stop();
     assert_eq!(blocked.recv_timeout(LIMIT), Ok(true), "woken by the stop");
 }
