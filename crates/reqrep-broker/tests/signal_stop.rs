@@ -15,7 +15,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 fn blocked_here() -> SigSet {
     let mut mask = SigSet::empty();
-    pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut mask)).unwrap();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut mask)).expect("read the signal mask");
     mask
 }
 
