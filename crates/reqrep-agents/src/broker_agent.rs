@@ -2,7 +2,6 @@
 //! orchestrated application can run its own broker next to its workers.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use reqrep_broker::{Broker, BrokerConfig};
 
@@ -18,8 +17,8 @@ pub struct BrokerEndpoints {
 }
 
 /// Runs a broker for the life of the agent: binds in `execute` (a bind
-/// failure fails the agent with that cause), serves until the agent is
-/// stopped, then drains and returns.
+/// failure fails the agent with that cause), serves on the agent's own
+/// thread until the agent is stopped, then drains and returns.
 pub struct BrokerAgent {
     config: BrokerConfig,
     endpoints: Arc<Mutex<Option<BrokerEndpoints>>>,
@@ -52,12 +51,11 @@ impl Agent for BrokerAgent {
             .endpoints
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bound);
-        let shutdown = broker.shutdown_handle();
-        let stop = ctx.stop_token().clone();
-        let running = broker.spawn().map_err(AgentError::fatal)?;
-        // The agent's thread waits for its stop, then drains the broker.
-        while !stop.wait_timeout(Duration::from_secs(3600)) {}
-        shutdown.shutdown();
-        running.stop().map(|_| ()).map_err(AgentError::fatal)
+        // The agent's thread runs the broker; the agent's stop drains it.
+        broker
+            .stop_on(ctx.stop_token().clone())
+            .run()
+            .map(|_| ())
+            .map_err(AgentError::fatal)
     }
 }

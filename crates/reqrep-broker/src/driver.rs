@@ -1,22 +1,21 @@
 //! The driver: one thread, one `zmq::poll` loop over the frontend ROUTER
-//! (clients), the backend ROUTER (workers) and an inproc control socket.
+//! (clients), the backend ROUTER (workers) and the [`StopSocket`] of its
+//! [`StopToken`].
 //!
 //! It owns the sockets and the clock and feeds [`BrokerState`]; it never
 //! decides anything itself. Payload frames travel as `zmq::Message` from the
 //! receiving socket through the state machine to the sending socket.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use reqrep_core::Message;
 use reqrep_core::curve::{Curve, CurveKey, CurveKeyError};
 use reqrep_core::socket::{self, Endpoint, SocketError, SocketOptions};
-use tracing::{debug, error, info, warn};
+use reqrep_core::{Message, StopSocket, StopToken};
+use tracing::{debug, info, warn};
 
 use crate::config::BrokerConfig;
 use crate::http::{self, Health, HttpServer};
@@ -52,9 +51,6 @@ pub enum BrokerError {
     /// The poll loop failed.
     #[error("broker loop failed: {0}")]
     Poll(#[from] zmq::Error),
-    /// A thread could not be started.
-    #[error("cannot start a thread: {0}")]
-    Thread(std::io::Error),
     /// The broker thread panicked.
     #[error("broker thread panicked")]
     Panicked,
@@ -68,35 +64,14 @@ pub enum BrokerError {
     },
 }
 
-/// Stops a running broker gracefully (drain, then exit). Cheap to clone and
-/// usable from any thread.
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    ctx: zmq::Context,
-    endpoint: String,
-}
-
-impl ShutdownHandle {
-    /// Asks the broker to drain and stop. Calling it again is harmless.
-    pub fn shutdown(&self) {
-        let Ok(push) = self.ctx.socket(zmq::PUSH) else {
-            return;
-        };
-        let _ = push.set_linger(1000);
-        if push.connect(&self.endpoint).is_ok() {
-            let _ = push.send("stop", zmq::DONTWAIT);
-        }
-    }
-}
-
 /// A bound broker, ready to [`run`](Broker::run).
 pub struct Broker {
     frontend: zmq::Socket,
     backend: zmq::Socket,
-    control: zmq::Socket,
     frontend_endpoints: Vec<String>,
     backend_endpoints: Vec<String>,
-    shutdown: ShutdownHandle,
+    /// A stop drains the broker, then ends [`Broker::run`].
+    stop: StopToken,
     config: BrokerConfig,
     state: BrokerState,
     /// Mirrors the state's counts into the metrics registry.
@@ -109,8 +84,6 @@ pub struct Broker {
     // Dropped last: terminating the context waits for the sockets above.
     _ctx: zmq::Context,
 }
-
-static NEXT_BROKER: AtomicU64 = AtomicU64::new(0);
 
 impl Broker {
     /// Creates and binds the sockets (and the metrics endpoint, when
@@ -141,13 +114,6 @@ impl Broker {
         let frontend_endpoints = bind_all(&frontend, &config.frontend)?;
         let backend_endpoints = bind_all(&backend, &config.backend)?;
 
-        let control = ctx.socket(zmq::PULL)?;
-        let endpoint = format!(
-            "inproc://reqrep-broker-control-{}",
-            NEXT_BROKER.fetch_add(1, Ordering::Relaxed)
-        );
-        control.bind(&endpoint)?;
-
         let health = Health::new();
         let http = match config.metrics_addr {
             Some(addr) => {
@@ -173,13 +139,9 @@ impl Broker {
         Ok(Self {
             frontend,
             backend,
-            control,
             frontend_endpoints,
             backend_endpoints,
-            shutdown: ShutdownHandle {
-                ctx: ctx.clone(),
-                endpoint,
-            },
+            stop: StopToken::new(),
             config,
             state,
             exporter,
@@ -206,9 +168,19 @@ impl Broker {
         self.http.as_ref().map(HttpServer::local_addr)
     }
 
-    /// A handle that stops the broker gracefully.
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.clone()
+    /// The token that stops the broker gracefully: a stop drains it (see
+    /// [`BrokerConfig::drain_timeout`]) and then ends [`Self::run`].
+    pub fn shutdown_handle(&self) -> StopToken {
+        self.stop.clone()
+    }
+
+    /// Makes `stop` the broker's shutdown signal (see
+    /// [`Self::shutdown_handle`]), e.g. a token shared with a signal listener
+    /// or an agent's own. Default: a token of the broker's own.
+    #[must_use]
+    pub fn stop_on(mut self, stop: StopToken) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// Runs the broker on a new thread.
@@ -216,7 +188,7 @@ impl Broker {
     /// # Errors
     /// When the thread cannot be spawned.
     pub fn spawn(self) -> std::io::Result<BrokerThread> {
-        let shutdown = self.shutdown_handle();
+        let stop = self.shutdown_handle();
         let frontend = self.frontend_endpoints.clone();
         let backend = self.backend_endpoints.clone();
         let metrics = self.metrics_addr();
@@ -224,7 +196,7 @@ impl Broker {
             .name("reqrep-broker".into())
             .spawn(move || self.run())?;
         Ok(BrokerThread {
-            shutdown,
+            stop,
             join: Some(join),
             frontend,
             backend,
@@ -232,17 +204,28 @@ impl Broker {
         })
     }
 
-    /// Runs the poll loop until a shutdown is requested and the drain ends.
-    /// Returns the final counters.
+    /// Runs the poll loop until [`Self::shutdown_handle`] is stopped and the
+    /// drain ends. Returns the final counters.
     ///
     /// # Errors
+    /// [`BrokerError::Socket`] when the stop socket cannot be set up;
     /// [`BrokerError::Poll`] when libzmq fails in a way the loop cannot
     /// recover from (the context was terminated).
     pub fn run(mut self) -> Result<Stats, BrokerError> {
+        let stop_socket = StopSocket::new(&self._ctx, &self.stop)?;
         let mut drain_until: Option<Instant> = None;
         loop {
             self.health.beat();
             let now = Instant::now();
+            if drain_until.is_none() && self.stop.is_stopped() {
+                info!(
+                    drain_timeout_ms = self.config.drain_timeout.as_millis() as u64,
+                    "shutdown requested"
+                );
+                self.state.begin_drain(now);
+                self.flush(now);
+                drain_until = Some(now + self.config.drain_timeout);
+            }
             if self.state.next_timeout().is_some_and(|t| t <= now) {
                 self.state.on_tick(now);
                 self.flush(now);
@@ -266,35 +249,26 @@ impl Broker {
             let timeout_ms =
                 i64::try_from(timeout.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
 
+            // The stop socket stays readable once stopped: it is polled
+            // only until the drain begins.
+            let stop_events = if drain_until.is_none() {
+                zmq::POLLIN
+            } else {
+                zmq::PollEvents::empty()
+            };
             let mut items = [
                 self.backend.as_poll_item(zmq::POLLIN),
                 self.frontend.as_poll_item(zmq::POLLIN),
-                self.control.as_poll_item(zmq::POLLIN),
+                stop_socket.as_poll_item(stop_events),
             ];
             match zmq::poll(&mut items, timeout_ms) {
                 Ok(_) => {}
                 Err(zmq::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-            let (backend_ready, frontend_ready, control_ready) = (
-                items[0].is_readable(),
-                items[1].is_readable(),
-                items[2].is_readable(),
-            );
-
-            if control_ready {
-                while self.control.recv_bytes(zmq::DONTWAIT).is_ok() {}
-                if drain_until.is_none() {
-                    let now = Instant::now();
-                    info!(
-                        drain_timeout_ms = self.config.drain_timeout.as_millis() as u64,
-                        "shutdown requested"
-                    );
-                    self.state.begin_drain(now);
-                    self.flush(now);
-                    drain_until = Some(now + self.config.drain_timeout);
-                }
-            }
+            // A readable stop socket needs nothing here: the next turn
+            // begins the drain.
+            let (backend_ready, frontend_ready) = (items[0].is_readable(), items[1].is_readable());
             // Workers first: their replies free credits for queued requests.
             if backend_ready {
                 self.pump(Side::Backend)?;
@@ -474,7 +448,7 @@ fn bind_all(socket: &zmq::Socket, endpoints: &[String]) -> Result<Vec<String>, B
 /// A broker running on its own thread (see [`Broker::spawn`]). Dropping it
 /// shuts the broker down and waits for it.
 pub struct BrokerThread {
-    shutdown: ShutdownHandle,
+    stop: StopToken,
     join: Option<JoinHandle<Result<Stats, BrokerError>>>,
     frontend: Vec<String>,
     backend: Vec<String>,
@@ -497,9 +471,9 @@ impl BrokerThread {
         self.metrics
     }
 
-    /// A handle that stops the broker gracefully.
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.clone()
+    /// The token that stops the broker gracefully.
+    pub fn shutdown_handle(&self) -> StopToken {
+        self.stop.clone()
     }
 
     /// Drains, stops and returns the final counters.
@@ -507,7 +481,7 @@ impl BrokerThread {
     /// # Errors
     /// Whatever stopped the loop, or [`BrokerError::Panicked`].
     pub fn stop(mut self) -> Result<Stats, BrokerError> {
-        self.shutdown.shutdown();
+        self.stop.stop();
         self.join.take().map_or(Err(BrokerError::Panicked), |j| {
             j.join().map_err(|_| BrokerError::Panicked)?
         })
@@ -517,35 +491,20 @@ impl BrokerThread {
 impl Drop for BrokerThread {
     fn drop(&mut self) {
         if let Some(join) = self.join.take() {
-            self.shutdown.shutdown();
+            self.stop.stop();
             let _ = join.join();
         }
     }
 }
 
-/// Binds and runs a broker until `shutdown` completes, then drains and
-/// returns. This is what the `reqrep-broker` binary calls.
+/// Binds and runs a broker on this thread until `stop` is stopped, then
+/// drains and returns. This is what the `reqrep-broker` binary calls.
 ///
 /// # Errors
 /// See [`Broker::bind`] and [`Broker::run`].
-pub fn run(
-    config: BrokerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), BrokerError> {
-    let broker = Broker::bind(config)?;
-    let handle = broker.shutdown_handle();
-    std::thread::Builder::new()
-        .name("reqrep-broker-signal".into())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(shutdown),
-                Err(e) => error!(cause = %e, "cannot wait for shutdown signals"),
-            }
-            handle.shutdown();
-        })
-        .map_err(BrokerError::Thread)?;
-    broker.run().map(|_| ())
+pub fn run(config: BrokerConfig, stop: &StopToken) -> Result<(), BrokerError> {
+    Broker::bind(config)?
+        .stop_on(stop.clone())
+        .run()
+        .map(|_| ())
 }

@@ -13,6 +13,7 @@
 //! - [`state`]: the sans-IO state machine.
 //! - `driver`: [`Broker`], the poll loop, and [`run`].
 //! - [`stats`]: counters and metric names.
+//! - [`signal`]: SIGINT/SIGTERM to a [`StopToken`](reqrep_core::StopToken).
 //! - `http`: `/metrics` and `/healthz` (feature `http`).
 //! - `telemetry`: tracing setup (feature `telemetry`).
 //!
@@ -37,12 +38,13 @@ pub mod http;
 #[cfg(not(feature = "http"))]
 #[path = "http_off.rs"]
 mod http;
+pub mod signal;
 pub mod state;
 pub mod stats;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
 
 pub use config::BrokerConfig;
-pub use driver::{Broker, BrokerError, BrokerThread, ShutdownHandle, run};
+pub use driver::{Broker, BrokerError, BrokerThread, run};
 pub use state::{Action, BrokerState, Route, ServiceReport, StateConfig};
 pub use stats::Stats;

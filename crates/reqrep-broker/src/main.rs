@@ -6,14 +6,14 @@
 //! 1 when the broker fails (e.g. an address in use), 2 for invalid settings.
 //! See `docs/OPERATIONS.md`.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use reqrep_broker::config::{BrokerConfig, PartialConfig};
+use reqrep_broker::signal::SignalStop;
 use reqrep_broker::telemetry::init_tracing;
-use tokio::signal::unix::{SignalKind, signal};
+use reqrep_core::StopToken;
 use tracing::{error, info};
 
 /// Exit code for settings the broker cannot run with (as clap uses for
@@ -59,8 +59,9 @@ fn main() -> ExitCode {
     }
 
     init_tracing(config.log_format);
-    let (signals, shutdown) = match shutdown_on_signal() {
-        Ok(pair) => pair,
+    let stop = StopToken::new();
+    let signals = match SignalStop::install(stop.clone()) {
+        Ok(signals) => signals,
         Err(e) => {
             error!(cause = %e, "cannot listen for SIGINT/SIGTERM");
             eprintln!("reqrep-broker: cannot listen for SIGINT/SIGTERM: {e}");
@@ -71,8 +72,8 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "reqrep-broker starting"
     );
-    let result = reqrep_broker::run(config, shutdown);
-    signals.shutdown_background();
+    let result = reqrep_broker::run(config, &stop);
+    drop(signals);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -81,38 +82,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Starts listening for SIGINT and SIGTERM at once (so a signal arriving
-/// while the broker starts is not lost) and returns the runtime that
-/// listens, with a future that resolves on the first signal.
-fn shutdown_on_signal() -> std::io::Result<(
-    tokio::runtime::Runtime,
-    impl Future<Output = ()> + Send + 'static,
-)> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("reqrep-signals")
-        .enable_all()
-        .build()?;
-    let (mut interrupt, mut terminate) = {
-        let _entered = runtime.enter();
-        (
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        )
-    };
-    let (received, shutdown) = tokio::sync::oneshot::channel::<()>();
-    runtime.spawn(async move {
-        let name = tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        };
-        info!(signal = name, "signal received; draining");
-        let _ = received.send(());
-    });
-    // Resolves on the signal, or if the listening task is gone.
-    Ok((runtime, async move {
-        let _ = shutdown.await;
-    }))
 }

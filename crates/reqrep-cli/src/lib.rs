@@ -34,13 +34,14 @@
 //! - [`table`]: aligned text tables.
 //! - [`latency`]: latency histograms and percentiles.
 //! - [`progress`]: the demo's progress bar.
-//! - [`signal`]: SIGINT/SIGTERM to a stop token.
+//!
+//! SIGINT and SIGTERM stop a command through
+//! [`reqrep_broker::signal::SignalStop`].
 
 pub mod commands;
 pub mod error;
 pub mod latency;
 pub mod progress;
-pub mod signal;
 pub mod table;
 
 use std::process::ExitCode;
@@ -73,12 +74,13 @@ pub struct Cli {
 
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
-/// The subcommands.
+/// The subcommands (named apart from the wire protocol's
+/// `reqrep_core::Command`).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Send one request through a broker and print the reply payload.
     Request(commands::request::RequestArgs),
     /// Run an echo worker for a service until SIGINT or SIGTERM.
@@ -97,11 +99,11 @@ pub enum Command {
 /// are printed to stderr as `error: ...`.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Request(args) => commands::request::run(&args),
-        Command::Worker(args) => commands::worker::run(&args),
-        Command::Services(args) => commands::services::run(&args),
-        Command::Demo(args) => commands::demo::run(&args),
-        Command::Keygen(args) => commands::keygen::run(&args),
+        CliCommand::Request(args) => commands::request::run(&args),
+        CliCommand::Worker(args) => commands::worker::run(&args),
+        CliCommand::Services(args) => commands::services::run(&args),
+        CliCommand::Demo(args) => commands::demo::run(&args),
+        CliCommand::Keygen(args) => commands::keygen::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,6 +40,8 @@
 //! - [`socket`]: the thin socket helper layer shared by broker and agents
 //!   (endpoint validation, socket options, CURVE support detection).
 //! - [`curve`]: CURVE security: Z85 keys, key pairs, server and client roles.
+//! - [`stop`]: [`StopToken`], the one stop signal of broker, agents and CLI,
+//!   with its future, hooks and [`StopSocket`] for `zmq::poll` loops.
 
 pub mod curve;
 mod deadline;
@@ -50,6 +52,7 @@ pub mod pb;
 mod retry;
 pub mod socket;
 mod status;
+pub mod stop;
 
 pub use deadline::Deadline;
 pub use frame::{
@@ -59,6 +62,7 @@ pub use id::{CorrelationId, InvalidCorrelationId};
 pub use message::{Command, Disconnect, Kind, Message, Metadata, Ready, Reply, Request};
 pub use retry::RetryPolicy;
 pub use status::{Code, Status};
+pub use stop::{StopHook, StopSocket, StopToken, Stopped};
 
 /// Name of the broker's built-in discovery service (docs/PROTOCOL.md §7).
 pub const DISCOVERY_SERVICE: &str = "reqrep.services";

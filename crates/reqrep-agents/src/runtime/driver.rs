@@ -11,11 +11,12 @@ use super::attempt::{self, Attempt, Launch, Message};
 use super::plan::{Action, Plan};
 use super::process::ChildProcess;
 use super::recorder::Recorder;
-use super::supervision::Command;
+use super::supervision::Directive;
 use super::{
-    Agent, AgentOptions, EventKind, ExecutionMode, RunReport, ShutdownHandle, StatusEvent,
-    TerminationStatus, Verdict,
+    Agent, AgentOptions, EventKind, ExecutionMode, RunReport, StatusEvent, TerminationStatus,
+    Verdict,
 };
+use crate::StopToken;
 
 /// One registered agent, as the driver holds it.
 pub(crate) struct Registration {
@@ -38,7 +39,7 @@ struct Running {
 pub(crate) struct Driver {
     agents: Vec<Registration>,
     running: Vec<Option<Running>>,
-    /// Given to attempts and to the shutdown handle.
+    /// Given to attempts and to the stop hook.
     inbox: Sender<Message>,
     messages: Receiver<Message>,
     recorder: Recorder,
@@ -64,8 +65,9 @@ impl Driver {
         }
     }
 
-    /// Runs `plan` to its end.
-    pub(crate) fn run(mut self, mut plan: Plan, shutdown: &ShutdownHandle) -> RunReport {
+    /// Runs `plan` to its end; a stop of `shutdown` starts the plan's
+    /// shutdown.
+    pub(crate) fn run(mut self, mut plan: Plan, shutdown: &StopToken) -> RunReport {
         let mut queue = VecDeque::new();
         for (index, registration) in self.agents.iter().enumerate() {
             let issues = registration
@@ -87,10 +89,12 @@ impl Driver {
             }
         }
         let inbox = self.inbox.clone();
-        let stopped_before = shutdown.attach(Box::new(move || {
+        let hook = shutdown.on_stop(move || {
             let _ = inbox.send(Message::Shutdown);
-        }));
-        if stopped_before {
+        });
+        // Stopped before the run: nothing is launched. (The hook has posted
+        // a shutdown too, which finds the plan shutting down already.)
+        if shutdown.is_stopped() {
             queue.extend(plan.shutdown(Instant::now()));
         }
         queue.extend(plan.tick(Instant::now()));
@@ -131,7 +135,7 @@ impl Driver {
             };
             queue.extend(actions);
         }
-        shutdown.detach();
+        drop(hook);
 
         let statuses = self
             .agents
@@ -145,12 +149,12 @@ impl Driver {
 
     fn perform(&mut self, action: Action, plan: &mut Plan, queue: &mut VecDeque<Action>) {
         let index = action.agent;
-        match action.command {
-            Command::Emit(kind) => {
+        match action.directive {
+            Directive::Emit(kind) => {
                 let event = StatusEvent::now(self.agents[index].name.clone(), kind);
                 self.recorder.record(event);
             }
-            Command::Launch { attempt } => match self.launch(index, attempt) {
+            Directive::Launch { attempt } => match self.launch(index, attempt) {
                 Ok(handle) => self.running[index] = Some(Running { attempt, handle }),
                 Err(cause) => {
                     let now = Instant::now();
@@ -158,14 +162,14 @@ impl Driver {
                     queue.extend(plan.on_done(now, index, attempt, TerminationStatus::Error));
                 }
             },
-            Command::SignalStop { attempt } => {
+            Directive::SignalStop { attempt } => {
                 if let Some(running) = self.running[index].as_mut()
                     && running.attempt == attempt
                 {
                     running.handle.signal_stop();
                 }
             }
-            Command::Force { attempt } => {
+            Directive::Force { attempt } => {
                 if self.running[index]
                     .as_ref()
                     .is_some_and(|r| r.attempt == attempt)

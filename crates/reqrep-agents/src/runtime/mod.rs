@@ -75,7 +75,8 @@
 //! - `schedule`: [`Schedule`], the periodic timing (pure).
 //! - `status`, `event`: [`TerminationStatus`], [`StatusEvent`], [`EventKind`].
 //! - `options`, `restart`: [`AgentOptions`], [`OrchestratorOptions`], [`RestartPolicy`].
-//! - `orchestrator`, `shutdown`, `report`: [`Orchestrator`], [`ShutdownHandle`], [`RunReport`].
+//! - `orchestrator`, `report`: [`Orchestrator`], [`RunReport`]; a run is
+//!   stopped through its [`StopToken`](crate::StopToken).
 //! - `graph`, `supervision`, `plan`: dependency order and the supervision
 //!   state machines (no threads, no clock).
 //! - `driver`, `recorder`: the loop that carries out the plan, and the event record.
@@ -103,7 +104,6 @@ mod recorder;
 mod report;
 mod restart;
 mod schedule;
-mod shutdown;
 mod status;
 mod supervision;
 
@@ -119,5 +119,4 @@ pub use periodic::{Periodic, PeriodicAgent, PeriodicConfig};
 pub use report::RunReport;
 pub use restart::RestartPolicy;
 pub use schedule::Schedule;
-pub use shutdown::ShutdownHandle;
 pub use status::{EXIT_CRITICAL, EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING, TerminationStatus};

@@ -121,8 +121,8 @@ pub enum RunMode {
     /// Once every agent has terminated (a shutdown also ends the run early).
     #[default]
     UntilAllDone,
-    /// Only after a shutdown (`ShutdownHandle::stop`) and the agents have
-    /// stopped, even when all of them are done before.
+    /// Only after a shutdown (a stop of `Orchestrator::shutdown_handle`) and
+    /// the agents have stopped, even when all of them are done before.
     Daemon,
 }
 

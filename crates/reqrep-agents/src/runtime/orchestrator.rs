@@ -11,8 +11,9 @@ use super::recorder::{Callback, Recorder};
 use super::supervision::Supervision;
 use super::{
     Agent, AgentOptions, ExecutionMode, OrchestratorError, OrchestratorOptions, RunReport,
-    ShutdownHandle, StatusEvent, child,
+    StatusEvent, child,
 };
+use crate::StopToken;
 
 /// Runs a set of named agents: in dependency order, each in its execution
 /// mode, with start and stop timeouts, restarts, status events and a final
@@ -48,7 +49,7 @@ use super::{
 pub struct Orchestrator {
     options: OrchestratorOptions,
     registrations: Vec<Registration>,
-    shutdown: ShutdownHandle,
+    shutdown: StopToken,
     subscribers: Vec<mpsc::SyncSender<StatusEvent>>,
     callbacks: Vec<Callback>,
 }
@@ -74,7 +75,7 @@ impl Orchestrator {
         Self {
             options,
             registrations: Vec::new(),
-            shutdown: ShutdownHandle::default(),
+            shutdown: StopToken::new(),
             subscribers: Vec::new(),
             callbacks: Vec::new(),
         }
@@ -123,8 +124,14 @@ impl Orchestrator {
         self.registrations.iter().map(|r| &*r.name)
     }
 
-    /// A handle that stops the run; take it before calling [`Self::run`].
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
+    /// The token that stops the run: every agent is asked to stop,
+    /// dependents before their dependencies, each within its stop timeout,
+    /// and then [`Self::run`] returns. The way to end a
+    /// [`RunMode::Daemon`](super::RunMode::Daemon) run (from a signal
+    /// handler, say); it also cuts an `UntilAllDone` run short. Take it
+    /// before calling [`Self::run`]; a stop before `run` makes the run stop
+    /// at once, starting nothing.
+    pub fn shutdown_handle(&self) -> StopToken {
         self.shutdown.clone()
     }
 
@@ -153,8 +160,8 @@ impl Orchestrator {
     /// [`ValidationPolicy`](super::ValidationPolicy). In
     /// [`RunMode::UntilAllDone`](super::RunMode::UntilAllDone) the run ends
     /// once every agent has terminated; in
-    /// [`RunMode::Daemon`](super::RunMode::Daemon) it ends after a
-    /// [`ShutdownHandle::stop`], once the agents have stopped (dependents
+    /// [`RunMode::Daemon`](super::RunMode::Daemon) it ends after a stop of
+    /// [`Self::shutdown_handle`], once the agents have stopped (dependents
     /// first).
     ///
     /// **In a child process** (see [`ExecutionMode::Process`]) this runs only

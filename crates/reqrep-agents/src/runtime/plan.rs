@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::graph::Graph;
-use super::supervision::{Command, Supervision};
+use super::supervision::{Directive, Supervision};
 use super::{EventKind, RunMode, TerminationStatus};
 
-/// A [`Command`] for agent `agent` (its registration index).
+/// A [`Directive`] for agent `agent` (its registration index).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Action {
     /// The agent's index.
     pub(crate) agent: usize,
     /// What to do.
-    pub(crate) command: Command,
+    pub(crate) directive: Directive,
 }
 
 /// Every agent's supervision plus the rules between them.
@@ -134,15 +134,15 @@ impl Plan {
     fn with(
         &mut self,
         agent: usize,
-        f: impl FnOnce(&mut Supervision, &mut Vec<Command>),
+        f: impl FnOnce(&mut Supervision, &mut Vec<Directive>),
     ) -> Vec<Action> {
-        let mut commands = Vec::new();
+        let mut directives = Vec::new();
         if let Some(supervision) = self.agents.get_mut(agent) {
-            f(supervision, &mut commands);
+            f(supervision, &mut directives);
         }
-        commands
+        directives
             .into_iter()
-            .map(|command| Action { agent, command })
+            .map(|directive| Action { agent, directive })
             .collect()
     }
 
@@ -150,7 +150,7 @@ impl Plan {
         &mut self,
         agent: usize,
         actions: &mut Vec<Action>,
-        f: impl FnOnce(&mut Supervision, &mut Vec<Command>),
+        f: impl FnOnce(&mut Supervision, &mut Vec<Directive>),
     ) {
         actions.extend(self.with(agent, f));
     }
@@ -241,7 +241,7 @@ mod tests {
     fn launched(actions: &[Action]) -> Vec<usize> {
         actions
             .iter()
-            .filter(|a| matches!(a.command, Command::Launch { .. }))
+            .filter(|a| matches!(a.directive, Directive::Launch { .. }))
             .map(|a| a.agent)
             .collect()
     }
@@ -249,7 +249,7 @@ mod tests {
     fn stopped(actions: &[Action]) -> Vec<usize> {
         actions
             .iter()
-            .filter(|a| matches!(a.command, Command::SignalStop { .. }))
+            .filter(|a| matches!(a.directive, Directive::SignalStop { .. }))
             .map(|a| a.agent)
             .collect()
     }
@@ -277,8 +277,8 @@ mod tests {
         let actions = p.on_done(t, DB, 1, TerminationStatus::Error);
         let failed: Vec<_> = actions
             .iter()
-            .filter_map(|a| match &a.command {
-                Command::Emit(EventKind::Failed(cause)) => Some((a.agent, cause.clone())),
+            .filter_map(|a| match &a.directive {
+                Directive::Emit(EventKind::Failed(cause)) => Some((a.agent, cause.clone())),
                 _ => None,
             })
             .collect();

@@ -1,6 +1,6 @@
 //! One agent's supervision as a state machine with no threads and no clock:
 //! attempts, start and stop timeouts, forced stops and restarts. It is fed
-//! `now` and what happened, and answers with [`Command`]s for the driver.
+//! `now` and what happened, and answers with [`Directive`]s for the driver.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,7 @@ use super::{EventKind, RestartPolicy, TerminationStatus};
 
 /// What the driver must do for the supervised agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Command {
+pub(crate) enum Directive {
     /// Start attempt `attempt` (a thread, task or child process).
     Launch {
         /// The attempt number, from 1.
@@ -139,9 +139,9 @@ impl Supervision {
 
     /// Records a configuration warning: the final status is at least
     /// `Warning`.
-    pub(crate) fn warn(&mut self, message: String, out: &mut Vec<Command>) {
+    pub(crate) fn warn(&mut self, message: String, out: &mut Vec<Directive>) {
         self.floor = self.floor.max(TerminationStatus::Warning);
-        out.push(Command::Emit(EventKind::Warning(message)));
+        out.push(Directive::Emit(EventKind::Warning(message)));
     }
 
     /// Ends an idle agent without running it (rejected configuration, failed
@@ -150,23 +150,23 @@ impl Supervision {
         &mut self,
         cause: String,
         status: TerminationStatus,
-        out: &mut Vec<Command>,
+        out: &mut Vec<Directive>,
     ) {
         if self.phase == Phase::Idle {
-            out.push(Command::Emit(EventKind::Failed(cause)));
+            out.push(Directive::Emit(EventKind::Failed(cause)));
             self.terminate(status, out);
         }
     }
 
     /// Launches the first attempt.
-    pub(crate) fn start(&mut self, now: Instant, out: &mut Vec<Command>) {
+    pub(crate) fn start(&mut self, now: Instant, out: &mut Vec<Directive>) {
         if self.phase == Phase::Idle {
             self.launch(now, out);
         }
     }
 
     /// An event reported by attempt `attempt`.
-    pub(crate) fn on_event(&mut self, attempt: u32, kind: EventKind, out: &mut Vec<Command>) {
+    pub(crate) fn on_event(&mut self, attempt: u32, kind: EventKind, out: &mut Vec<Directive>) {
         if attempt != self.attempt || !self.attempt_live() {
             return;
         }
@@ -176,7 +176,7 @@ impl Supervision {
             self.ever_ready = true;
             self.phase = Phase::Running;
         }
-        out.push(Command::Emit(kind));
+        out.push(Directive::Emit(kind));
     }
 
     /// Attempt `attempt` ended with `status`.
@@ -185,54 +185,54 @@ impl Supervision {
         now: Instant,
         attempt: u32,
         status: TerminationStatus,
-        out: &mut Vec<Command>,
+        out: &mut Vec<Directive>,
     ) {
         if attempt != self.attempt || !self.attempt_live() {
             return;
         }
         let status = status.max(self.attempt_floor);
-        out.push(Command::Emit(EventKind::Closed(status)));
+        out.push(Directive::Emit(EventKind::Closed(status)));
         self.after_attempt(now, status, true, out);
     }
 
     /// Asks the agent to stop for good.
-    pub(crate) fn request_stop(&mut self, now: Instant, out: &mut Vec<Command>) {
+    pub(crate) fn request_stop(&mut self, now: Instant, out: &mut Vec<Directive>) {
         if self.stop_requested || self.terminated().is_some() {
             return;
         }
         self.stop_requested = true;
         match self.phase {
             Phase::Idle => {
-                out.push(Command::Emit(EventKind::Warning(
+                out.push(Directive::Emit(EventKind::Warning(
                     "stopped before it started".into(),
                 )));
                 self.terminate(TerminationStatus::Warning, out);
             }
             Phase::Starting { .. } | Phase::Running => {
-                out.push(Command::Emit(EventKind::StopRequested));
-                out.push(Command::SignalStop {
+                out.push(Directive::Emit(EventKind::StopRequested));
+                out.push(Directive::SignalStop {
                     attempt: self.attempt,
                 });
                 self.phase = Phase::Stopping {
                     deadline: now + self.stop_timeout,
                 };
             }
-            Phase::Stopping { .. } => out.push(Command::Emit(EventKind::StopRequested)),
+            Phase::Stopping { .. } => out.push(Directive::Emit(EventKind::StopRequested)),
             Phase::Backoff { .. } => self.terminate(self.last, out),
             Phase::Terminated(_) => {}
         }
     }
 
     /// Acts on the deadlines that passed by `now`.
-    pub(crate) fn tick(&mut self, now: Instant, out: &mut Vec<Command>) {
+    pub(crate) fn tick(&mut self, now: Instant, out: &mut Vec<Directive>) {
         match self.phase {
             Phase::Starting { deadline } if now >= deadline => {
-                out.push(Command::Emit(EventKind::Failed(format!(
+                out.push(Directive::Emit(EventKind::Failed(format!(
                     "not ready within the start timeout of {:?}",
                     self.start_timeout
                 ))));
                 self.attempt_floor = TerminationStatus::Error;
-                out.push(Command::SignalStop {
+                out.push(Directive::SignalStop {
                     attempt: self.attempt,
                 });
                 self.phase = Phase::Stopping {
@@ -240,15 +240,15 @@ impl Supervision {
                 };
             }
             Phase::Stopping { deadline } if now >= deadline => {
-                out.push(Command::Force {
+                out.push(Directive::Force {
                     attempt: self.attempt,
                 });
-                out.push(Command::Emit(EventKind::ForcedStop));
-                out.push(Command::Emit(EventKind::Failed(format!(
+                out.push(Directive::Emit(EventKind::ForcedStop));
+                out.push(Directive::Emit(EventKind::Failed(format!(
                     "did not stop within the stop timeout of {:?}",
                     self.stop_timeout
                 ))));
-                out.push(Command::Emit(EventKind::Closed(
+                out.push(Directive::Emit(EventKind::Closed(
                     TerminationStatus::Critical,
                 )));
                 self.after_attempt(
@@ -271,13 +271,13 @@ impl Supervision {
         )
     }
 
-    fn launch(&mut self, now: Instant, out: &mut Vec<Command>) {
+    fn launch(&mut self, now: Instant, out: &mut Vec<Directive>) {
         self.attempt += 1;
         self.attempt_floor = TerminationStatus::Success;
-        out.push(Command::Emit(EventKind::Started {
+        out.push(Directive::Emit(EventKind::Started {
             attempt: self.attempt,
         }));
-        out.push(Command::Launch {
+        out.push(Directive::Launch {
             attempt: self.attempt,
         });
         self.phase = Phase::Starting {
@@ -290,7 +290,7 @@ impl Supervision {
         now: Instant,
         status: TerminationStatus,
         may_restart: bool,
-        out: &mut Vec<Command>,
+        out: &mut Vec<Directive>,
     ) {
         self.last = status;
         if status.is_failure()
@@ -300,7 +300,7 @@ impl Supervision {
         {
             self.restarts += 1;
             self.failed_before = true;
-            out.push(Command::Emit(EventKind::Restarting {
+            out.push(Directive::Emit(EventKind::Restarting {
                 attempt: self.attempt + 1,
                 delay,
             }));
@@ -310,12 +310,12 @@ impl Supervision {
         self.terminate(status, out);
     }
 
-    fn terminate(&mut self, status: TerminationStatus, out: &mut Vec<Command>) {
+    fn terminate(&mut self, status: TerminationStatus, out: &mut Vec<Directive>) {
         let mut status = status.max(self.floor);
         if self.failed_before {
             status = status.max(TerminationStatus::Warning);
         }
-        out.push(Command::Emit(EventKind::Terminated(status)));
+        out.push(Directive::Emit(EventKind::Terminated(status)));
         self.phase = Phase::Terminated(status);
     }
 }
@@ -348,14 +348,14 @@ mod tests {
         }
     }
 
-    fn step(f: impl FnOnce(&mut Vec<Command>)) -> Vec<Command> {
+    fn step(f: impl FnOnce(&mut Vec<Directive>)) -> Vec<Directive> {
         let mut out = Vec::new();
         f(&mut out);
         out
     }
 
-    fn emit(kind: EventKind) -> Command {
-        Command::Emit(kind)
+    fn emit(kind: EventKind) -> Directive {
+        Directive::Emit(kind)
     }
 
     #[test]
@@ -366,7 +366,7 @@ mod tests {
             step(|o| s.start(t0, o)),
             [
                 emit(EventKind::Started { attempt: 1 }),
-                Command::Launch { attempt: 1 }
+                Directive::Launch { attempt: 1 }
             ]
         );
         assert_eq!(s.next_deadline(), Some(t0 + START));
@@ -394,9 +394,9 @@ mod tests {
         assert!(step(|o| s.tick(t0 + START / 2, o)).is_empty());
         let out = step(|o| s.tick(t0 + START, o));
         assert!(
-            matches!(&out[0], Command::Emit(EventKind::Failed(c)) if c.contains("start timeout"))
+            matches!(&out[0], Directive::Emit(EventKind::Failed(c)) if c.contains("start timeout"))
         );
-        assert_eq!(out[1], Command::SignalStop { attempt: 1 });
+        assert_eq!(out[1], Directive::SignalStop { attempt: 1 });
         // It stops cleanly, yet the attempt counts as an error.
         let out = step(|o| s.on_done(t0 + START, 1, TerminationStatus::Success, o));
         assert_eq!(out[0], emit(EventKind::Closed(TerminationStatus::Error)));
@@ -413,12 +413,12 @@ mod tests {
             step(|o| s.request_stop(t0, o)),
             [
                 emit(EventKind::StopRequested),
-                Command::SignalStop { attempt: 1 }
+                Directive::SignalStop { attempt: 1 }
             ]
         );
         assert_eq!(s.next_deadline(), Some(t0 + STOP));
         let out = step(|o| s.tick(t0 + STOP, o));
-        assert_eq!(out[0], Command::Force { attempt: 1 });
+        assert_eq!(out[0], Directive::Force { attempt: 1 });
         assert_eq!(out[1], emit(EventKind::ForcedStop));
         assert_eq!(
             s.terminated(),
@@ -444,7 +444,7 @@ mod tests {
         );
         assert!(step(|o| s.tick(t0 + Duration::from_millis(99), o)).is_empty());
         let out = step(|o| s.tick(t0 + Duration::from_millis(100), o));
-        assert_eq!(out[1], Command::Launch { attempt: 2 });
+        assert_eq!(out[1], Directive::Launch { attempt: 2 });
         let t1 = t0 + Duration::from_millis(100);
         let out = step(|o| s.on_done(t1, 2, TerminationStatus::Error, o));
         assert_eq!(
@@ -497,10 +497,10 @@ mod tests {
         step(|o| s.start(t0, o));
         step(|o| s.tick(t0 + START, o));
         let out = step(|o| s.tick(t0 + START + STOP, o));
-        assert!(out.contains(&Command::Force { attempt: 1 }));
+        assert!(out.contains(&Directive::Force { attempt: 1 }));
         assert!(matches!(
             out.last(),
-            Some(Command::Emit(EventKind::Restarting { attempt: 2, .. }))
+            Some(Directive::Emit(EventKind::Restarting { attempt: 2, .. }))
         ));
     }
 

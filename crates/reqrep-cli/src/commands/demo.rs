@@ -393,12 +393,12 @@ mod tests {
     use reqrep_core::Frame;
 
     use super::*;
-    use crate::{Cli, Command};
+    use crate::{Cli, CliCommand};
 
     #[test]
     fn defaults_run_the_documented_load() {
         let cli = Cli::try_parse_from(["reqrep", "demo"]).unwrap();
-        let Command::Demo(args) = cli.command else {
+        let CliCommand::Demo(args) = cli.command else {
             panic!("not the demo command");
         };
         assert_eq!(args.requests, 20_000);

@@ -122,14 +122,14 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::{Cli, Command};
+    use crate::{Cli, CliCommand};
 
     fn parse(args: &[&str]) -> RequestArgs {
         let argv = ["reqrep", "request"]
             .into_iter()
             .chain(args.iter().copied());
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Request(args) => args,
+            CliCommand::Request(args) => args,
             other => panic!("parsed as {other:?}"),
         }
     }

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use clap::Args;
 use reqrep_agents::{StopToken, Worker, WorkerOptions};
+use reqrep_broker::signal::SignalStop;
 use reqrep_core::{Frame, Request, Status};
 use tracing::info;
 
 use super::{CurveArgs, DEFAULT_BACKEND, millis};
 use crate::CliError;
-use crate::signal::SignalStop;
 
 /// Arguments of `reqrep worker`.
 #[derive(Debug, Clone, Args)]
@@ -98,12 +98,12 @@ mod tests {
     use reqrep_core::CorrelationId;
 
     use super::*;
-    use crate::{Cli, Command};
+    use crate::{Cli, CliCommand};
 
     #[test]
     fn defaults() {
         let cli = Cli::try_parse_from(["reqrep", "worker", "--service", "echo"]).unwrap();
-        let Command::Worker(args) = cli.command else {
+        let CliCommand::Worker(args) = cli.command else {
             panic!("not the worker command");
         };
         assert_eq!(args.broker, DEFAULT_BACKEND);

@@ -1,20 +1,22 @@
-//! SIGINT and SIGTERM, turned into a stopped [`StopToken`].
+//! SIGINT and SIGTERM, turned into a stopped [`StopToken`]: how the
+//! `reqrep-broker` binary and the `reqrep` CLI end gracefully.
 //!
 //! The signals are received on a small runtime of its own and are blocked on
 //! the thread that installs the listener (and so on every thread it starts
-//! afterwards). A signal therefore never interrupts a blocking socket call in
-//! the code being stopped: it only stops the token, and that code winds down
-//! through its normal path (a worker sends DISCONNECT and joins its handler
-//! threads).
+//! afterwards: libzmq's I/O threads, a broker's, a worker's). A signal
+//! therefore never interrupts a blocking socket call in the code being
+//! stopped: it only stops the token, and that code winds down through its
+//! normal path (a broker drains; a worker sends DISCONNECT and joins its
+//! handler threads).
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
-use reqrep_agents::StopToken;
+use reqrep_core::StopToken;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
 /// Listens for SIGINT and SIGTERM and stops a token on the first one.
-/// Dropping it stops listening and restores the installing thread's signal
-/// mask; drop it on that thread.
+/// Dropping it stops listening, joins the listening thread and restores the
+/// installing thread's signal mask; drop it on that thread.
 pub struct SignalStop {
     runtime: Option<tokio::runtime::Runtime>,
     previous_mask: Option<SigSet>,
@@ -36,8 +38,8 @@ impl SignalStop {
     /// When the runtime, the signal handlers or the signal mask cannot be
     /// set up.
     pub fn install(stop: StopToken) -> std::io::Result<Self> {
-        // The runtime's threads start here, before the mask below, so they
-        // are the ones left to receive the signals.
+        // The runtime's thread starts here, before the mask below, so it is
+        // the one left to receive the signals.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("reqrep-signals")
@@ -50,14 +52,15 @@ impl SignalStop {
                 signal(SignalKind::terminate())?,
             )
         };
-        runtime.spawn(async move {
+        // Cancelled when the runtime is dropped.
+        drop(runtime.spawn(async move {
             let name = tokio::select! {
                 _ = interrupt.recv() => "SIGINT",
                 _ = terminate.recv() => "SIGTERM",
             };
             info!(signal = name, "signal received; stopping");
             stop.stop();
-        });
+        }));
 
         let mut stopping = SigSet::empty();
         stopping.add(Signal::SIGINT);
@@ -81,8 +84,8 @@ impl Drop for SignalStop {
         if let Some(mask) = self.previous_mask.take() {
             let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
         }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        // Dropping the runtime cancels the listening task and joins its
+        // thread.
+        drop(self.runtime.take());
     }
 }
