@@ -38,4 +38,27 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
         assert!(err.to_string().contains("`http` feature"), "{err}");
     }
+
+    #[test]
+    fn a_broker_asked_to_serve_metrics_refuses_to_bind() {
+        let config = |metrics_addr| crate::BrokerConfig {
+            frontend: vec!["inproc://http-off-frontend".into()],
+            backend: vec!["inproc://http-off-backend".into()],
+            metrics_addr,
+            ..crate::BrokerConfig::default()
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        match crate::Broker::bind(config(Some(addr))) {
+            Err(crate::BrokerError::Http {
+                addr: named,
+                source,
+            }) => {
+                assert_eq!(named, addr);
+                assert_eq!(source.kind(), std::io::ErrorKind::Unsupported);
+            }
+            other => panic!("expected the missing feature, got {:?}", other.err()),
+        }
+        let broker = crate::Broker::bind(config(None)).unwrap();
+        assert_eq!(broker.metrics_addr(), None);
+    }
 }
