@@ -172,9 +172,9 @@ impl StopToken {
     }
 
     /// Runs `hook` on the thread that stops the token, once, or right here
-    /// when it is already stopped. The hook must be quick and must not call
-    /// back into this token's waits. Dropping the returned [`StopHook`]
-    /// unregisters a hook that has not run yet.
+    /// when it is already stopped. Hooks run after the lock is released (one
+    /// may use the token), one after another: keep them quick. Dropping the
+    /// returned [`StopHook`] unregisters a hook that has not run yet.
     #[must_use = "dropping the StopHook unregisters the hook"]
     pub fn on_stop(&self, hook: impl FnOnce() + Send + 'static) -> StopHook {
         let mut listeners = self.inner.lock();
