@@ -392,3 +392,61 @@ impl Link {
         self.stale_counter.increment(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link on a DEALER connected to nothing.
+    fn link() -> (Link, mpsc::Sender<Outgoing>, oneshot::Sender<()>) {
+        let ctx = zmq::Context::new();
+        let dealer = ctx.socket(zmq::DEALER).expect("dealer");
+        let (tx, rx) = mpsc::channel(1);
+        let (alive, closed) = oneshot::channel();
+        let link = Link::new(dealer, rx, closed, Arc::default(), Limits::default());
+        (link, tx, alive)
+    }
+
+    #[test]
+    fn abandoned_requests_are_swept_from_pending_as_it_grows() {
+        let (mut link, _tx, _alive) = link();
+        let mut waiting = Vec::new();
+        for i in 0..PRUNE_AT_LEAST {
+            let (reply, rx) = oneshot::channel();
+            link.track(CorrelationId::new(), reply);
+            if i % 2 == 0 {
+                waiting.push(rx);
+            }
+        }
+        assert_eq!(
+            link.pending.len(),
+            PRUNE_AT_LEAST,
+            "no sweep below the mark"
+        );
+        let (reply, _rx) = oneshot::channel();
+        link.track(CorrelationId::new(), reply);
+        assert_eq!(
+            link.pending.len(),
+            PRUNE_AT_LEAST / 2 + 1,
+            "the abandoned half went"
+        );
+        assert_eq!(link.prune_at, PRUNE_AT_LEAST);
+    }
+
+    #[test]
+    fn a_request_whose_caller_is_gone_is_not_sent() {
+        let (mut link, _tx, alive) = link();
+        let (reply, rx) = oneshot::channel();
+        drop(rx);
+        let frames = vec![Frame::new(), Frame::from(&b"RQ1"[..])];
+        link.send(Outgoing {
+            id: CorrelationId::new(),
+            frames,
+            reply,
+        });
+        assert!(link.pending.is_empty() && link.blocked.is_none());
+        assert!(link.is_open());
+        drop(alive);
+        assert!(!link.is_open(), "every handle gone");
+    }
+}
