@@ -404,3 +404,32 @@ fn a_socket_that_takes_nothing_fills_the_queue_until_a_peer_appears() {
         assert_eq!(response.body(), b"done");
     }
 }
+
+#[test]
+fn a_reply_after_its_caller_gave_up_counts_as_stale() {
+    let peer = Peer::bind();
+    let endpoint = peer.endpoint.clone();
+    // The late reply goes out before the answer to the second request, on
+    // the same connection, so it has been handled when that one arrives.
+    let server = std::thread::spawn(move || {
+        let (late, late_route, _) = peer.next();
+        let (next, next_route, _) = peer.next();
+        peer.answer(&late, late_route, Status::ok());
+        peer.answer(&next, next_route, Status::ok());
+    });
+    real_runtime().block_on(async {
+        let options = ClientOptions::default()
+            .timeout(500 * MS)
+            .retry(RetryPolicy::never());
+        let client = AsyncClient::connect(&endpoint, "svc", options).expect("client");
+        let outcome = client.request(b"abandoned".to_vec()).await;
+        assert!(
+            matches!(outcome, Err(RequestError::Timeout { attempts: 1, .. })),
+            "{outcome:?}"
+        );
+        let response = client.request(b"answered".to_vec()).await;
+        assert!(response.is_ok(), "{response:?}");
+        assert_eq!(client.stale_replies(), 1);
+    });
+    server.join().expect("peer");
+}

@@ -2,6 +2,7 @@
 //! and discovery.
 
 mod async_client;
+mod async_io;
 mod options;
 pub(crate) mod requester;
 mod response;
