@@ -19,6 +19,11 @@ pub struct BrokerEndpoints {
 /// Runs a broker for the life of the agent: binds in `execute` (a bind
 /// failure fails the agent with that cause), serves on the agent's own
 /// thread until the agent is stopped, then drains and returns.
+///
+/// The broker's `/metrics` and `/healthz` server needs this crate's
+/// `broker-http` feature; without it, set `metrics_addr: None` (a config
+/// that asks for the server fails the agent with an error naming the
+/// feature, rather than running without the metrics it was asked for).
 pub struct BrokerAgent {
     config: BrokerConfig,
     endpoints: Arc<Mutex<Option<BrokerEndpoints>>>,

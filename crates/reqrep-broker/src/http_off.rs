@@ -23,8 +23,8 @@ pub(crate) fn install_recorder() {}
 pub(crate) fn start(_addr: SocketAddr, _health: Arc<Health>) -> Result<HttpServer, std::io::Error> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "reqrep-broker was built without its `http` feature; \
-         set metrics_addr to off or enable the feature",
+        "reqrep-broker was built without its `http` feature; set metrics_addr \
+         to off or enable the feature (`reqrep-agents/broker-http` for a BrokerAgent)",
     ))
 }
 
