@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reqrep_core::{CorrelationId, Request};
-use reqrep_tests::harness::{WorkerThread, broker, wait_for_workers};
-use reqrep_tests::{Client, WorkerOptions};
+use reqrep_tests::broker::{EPHEMERAL, broker};
+use reqrep_tests::{Client, WorkerOptions, WorkerThread, wait_for_workers};
 
 #[test]
 fn four_workers_with_equal_slow_work_share_the_load_evenly() {
@@ -22,7 +22,7 @@ fn four_workers_with_equal_slow_work_share_the_load_evenly() {
         })
         .collect();
     let client = Client::connect(&ctx, broker.frontend());
-    wait_for_workers(&client, "echo", 4);
+    wait_for_workers(broker.frontend(), "echo", 4);
 
     // Keep 8 requests in flight over 400 requests.
     let total: u32 = 400;
@@ -133,8 +133,8 @@ fn each_side_can_bind_several_endpoints() {
     let ipc = std::env::temp_dir().join(format!("reqrep-e2e-{}.sock", std::process::id()));
     let ipc = format!("ipc://{}", ipc.display());
     let broker = reqrep_broker::Broker::bind(reqrep_broker::BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into(), ipc.clone()],
-        backend: vec!["tcp://127.0.0.1:*".into(), "tcp://127.0.0.1:*".into()],
+        frontend: vec![EPHEMERAL.into(), ipc.clone()],
+        backend: vec![EPHEMERAL.into(), EPHEMERAL.into()],
         metrics_addr: None,
         ..reqrep_broker::BrokerConfig::default()
     })
@@ -162,7 +162,7 @@ fn each_side_can_bind_several_endpoints() {
     );
     let over_tcp = Client::connect(&ctx, &frontends[0]);
     let over_ipc = Client::connect(&ctx, &frontends[1]);
-    wait_for_workers(&over_tcp, "echo", 2);
+    wait_for_workers(&frontends[0], "echo", 2);
     for client in [&over_tcp, &over_ipc] {
         let (reply, _) = client.call(
             Request::new(CorrelationId::new(), "echo").timeout(Duration::from_secs(5)),

@@ -21,7 +21,8 @@
 //!   the orchestrator, execution modes, restart policy, status events.
 //! - `plugin`: the [`Plugin`] trait; `stop`: [`StopToken`].
 //! - `reqrep`: the [`ReqRep`] plugin.
-//! - `client`: [`Client`], [`AsyncClient`], [`services`] and [`services_with`] (discovery).
+//! - `client`: [`Client`], [`AsyncClient`], [`services`] and [`services_with`] (discovery),
+//!   [`wait_for_service`] (until a service has workers).
 //! - `worker`: [`Worker`], [`AsyncWorker`].
 //! - `broker_agent`: [`BrokerAgent`].
 //! - `error`: [`RequestError`], [`ReqRepError`], [`WorkerError`].
@@ -36,7 +37,10 @@ mod stop;
 mod worker;
 
 pub use broker_agent::{BrokerAgent, BrokerEndpoints};
-pub use client::{AsyncClient, Client, ClientOptions, Reply, services, services_with};
+pub use client::{
+    AsyncClient, Client, ClientOptions, Reply, ServiceWaitError, services, services_with,
+    wait_for_service,
+};
 pub use error::{ReqRepError, RequestError, WorkerError};
 pub use plugin::{Plugin, PluginError};
 pub use reqrep::{IncomingRequest, ReqRep, SocketKind};

@@ -4,6 +4,7 @@
 mod async_client;
 mod options;
 pub(crate) mod requester;
+mod wait;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use reqrep_core::{Frame, RetryPolicy, pb};
 pub use async_client::AsyncClient;
 pub use options::{ClientOptions, Reply};
 use requester::Requester;
+pub use wait::{ServiceWaitError, wait_for_service};
 
 use crate::{RequestError, StopToken};
 
