@@ -15,16 +15,11 @@ use reqrep_tests::{Client, WorkerOptions, WorkerThread, wait_for_workers};
 fn run(total: usize, in_flight: usize, payload: &[u8]) -> (Duration, usize) {
     let ctx = zmq::Context::new();
     let broker = broker(|_| {});
-    let _workers: Vec<WorkerThread> = (0..4)
-        .map(|i| {
-            let options = WorkerOptions {
-                name: format!("w{i}"),
-                credits: 16,
-                ..WorkerOptions::default()
-            };
-            WorkerThread::start(&ctx, broker.backend(), options)
-        })
-        .collect();
+    let options = WorkerOptions {
+        credits: 16,
+        ..WorkerOptions::default()
+    };
+    let _workers = WorkerThread::start_many(&ctx, broker.backend(), 4, &options);
     let client = Client::connect(&ctx, broker.frontend());
     wait_for_workers(broker.frontend(), "echo", 4);
     let request = || Request::new(CorrelationId::new(), "echo").timeout(Duration::from_secs(30));

@@ -1,4 +1,4 @@
-//! The test worker ([`run_worker`](crate::worker::run_worker)) on its own
+//! The test worker ([`run_worker`]) on its own
 //! thread, stopped and joined on drop.
 
 use std::sync::Arc;
@@ -18,6 +18,24 @@ impl WorkerThread {
     /// Starts a worker connected to `backend`.
     pub fn start(ctx: &zmq::Context, backend: &str, options: WorkerOptions) -> Self {
         Self::start_with_events(ctx, backend, options).0
+    }
+
+    /// Starts `count` workers like `options`, named `w0`, `w1`, ...
+    pub fn start_many(
+        ctx: &zmq::Context,
+        backend: &str,
+        count: usize,
+        options: &WorkerOptions,
+    ) -> Vec<Self> {
+        (0..count)
+            .map(|i| {
+                let options = WorkerOptions {
+                    name: format!("w{i}"),
+                    ..options.clone()
+                };
+                Self::start(ctx, backend, options)
+            })
+            .collect()
     }
 
     /// Starts a worker and returns what it reports as it runs.

@@ -11,16 +11,11 @@ use reqrep_tests::{Client, WorkerOptions, WorkerThread, wait_for_workers};
 fn four_workers_with_equal_slow_work_share_the_load_evenly() {
     let ctx = zmq::Context::new();
     let broker = broker(|_| {});
-    let _workers: Vec<WorkerThread> = (0..4)
-        .map(|i| {
-            let options = WorkerOptions {
-                name: format!("w{i}"),
-                delay: Duration::from_millis(5),
-                ..WorkerOptions::default()
-            };
-            WorkerThread::start(&ctx, broker.backend(), options)
-        })
-        .collect();
+    let options = WorkerOptions {
+        delay: Duration::from_millis(5),
+        ..WorkerOptions::default()
+    };
+    let _workers = WorkerThread::start_many(&ctx, broker.backend(), 4, &options);
     let client = Client::connect(&ctx, broker.frontend());
     wait_for_workers(broker.frontend(), "echo", 4);
 

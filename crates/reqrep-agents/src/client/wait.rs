@@ -62,7 +62,7 @@ impl ServiceWaitError {
 /// about the service then.
 ///
 /// The broker is asked through its discovery service (one connection, one
-/// query at a time, [`POLL_INTERVAL`]-spaced); a query that times out or is
+/// query at a time, 10 ms apart); a query that times out or is
 /// answered `UNAVAILABLE` (a broker not reachable yet, or busy) is asked
 /// again. `options` set each query's timeout (capped by the time left) and,
 /// for a broker that requires it, CURVE ([`ClientOptions::curve`]); their
