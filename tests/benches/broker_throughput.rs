@@ -9,24 +9,19 @@
 use std::time::{Duration, Instant};
 
 use reqrep_core::{CorrelationId, Request};
-use reqrep_tests::harness::{WorkerThread, broker, wait_for_workers};
-use reqrep_tests::{Client, WorkerOptions};
+use reqrep_tests::broker::broker;
+use reqrep_tests::{Client, WorkerOptions, WorkerThread, wait_for_workers};
 
 fn run(total: usize, in_flight: usize, payload: &[u8]) -> (Duration, usize) {
     let ctx = zmq::Context::new();
     let broker = broker(|_| {});
-    let _workers: Vec<WorkerThread> = (0..4)
-        .map(|i| {
-            let options = WorkerOptions {
-                name: format!("w{i}"),
-                credits: 16,
-                ..WorkerOptions::default()
-            };
-            WorkerThread::start(&ctx, broker.backend(), options)
-        })
-        .collect();
+    let options = WorkerOptions {
+        credits: 16,
+        ..WorkerOptions::default()
+    };
+    let _workers = WorkerThread::start_many(&ctx, broker.backend(), 4, &options);
     let client = Client::connect(&ctx, broker.frontend());
-    wait_for_workers(&client, "echo", 4);
+    wait_for_workers(broker.frontend(), "echo", 4);
     let request = || Request::new(CorrelationId::new(), "echo").timeout(Duration::from_secs(30));
     let started = Instant::now();
     let mut sent = 0;

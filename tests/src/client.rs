@@ -1,7 +1,8 @@
 //! A blocking DEALER client speaking the reqrep envelope, for tests.
 
+use prost::Message as _;
 use reqrep_core::socket::{Endpoint, connect, recv_frames, send_frames};
-use reqrep_core::{Command, Frame, Limits, Message, Reply, Request, decode};
+use reqrep_core::{Command, CorrelationId, Frame, Limits, Message, Reply, Request, decode, pb};
 
 use crate::socket;
 
@@ -65,5 +66,24 @@ impl Client {
         let (reply, body) = self.recv().expect("reply before the receive timeout");
         assert_eq!(reply.id, id, "reply matches the request");
         (reply, body)
+    }
+
+    /// Asks the broker's discovery service about `service` over this
+    /// connection (so the answer comes after every request sent before it);
+    /// `None` when the broker does not know the service.
+    ///
+    /// # Panics
+    /// When no reply arrives within the receive timeout.
+    pub fn service_info(&self, service: &str) -> Option<pb::ServiceInfo> {
+        let request = Request::new(CorrelationId::new(), reqrep_core::DISCOVERY_SERVICE);
+        let (reply, body) = self.call(request, service.as_bytes());
+        if !reply.status.is_ok() {
+            return None;
+        }
+        pb::ServiceList::decode(&body[0][..])
+            .ok()?
+            .services
+            .into_iter()
+            .next()
     }
 }

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use reqrep_core::{Code, CorrelationId, Request};
-use reqrep_tests::harness::{WorkerThread, broker, service_info, wait_for_workers};
-use reqrep_tests::{Client, WorkerOptions};
+use reqrep_tests::broker::broker;
+use reqrep_tests::{Client, WorkerOptions, WorkerThread, wait_for_workers};
 
 fn req(service: &str, timeout_ms: u64) -> Request {
     Request::new(CorrelationId::new(), service).timeout(Duration::from_millis(timeout_ms))
@@ -42,7 +42,7 @@ fn slow_worker_does_not_hold_the_client_past_its_deadline() {
         },
     );
     let client = Client::connect(&ctx, broker.frontend());
-    wait_for_workers(&client, "echo", 1);
+    wait_for_workers(broker.frontend(), "echo", 1);
     let started = Instant::now();
     let (reply, _) = client.call(req("echo", 200), b"x");
     assert_eq!(reply.status.code, Code::DeadlineExceeded);
@@ -65,7 +65,7 @@ fn full_queue_is_answered_resource_exhausted_at_once() {
     client.send(req("q", 5000), b"1");
     client.send(req("q", 5000), b"2");
     // Both are queued once discovery (answered in order after them) sees them.
-    assert_eq!(service_info(&client, "q").map(|s| s.queue_depth), Some(2));
+    assert_eq!(client.service_info("q").map(|s| s.queue_depth), Some(2));
     let started = Instant::now();
     let (reply, _) = client.call(req("q", 5000), b"3");
     assert_eq!(reply.status.code, Code::ResourceExhausted);
@@ -88,10 +88,7 @@ fn queued_request_is_served_when_a_worker_registers() {
     let client = Client::connect(&ctx, broker.frontend());
     let request = req("late", 10_000);
     client.send(request.clone(), b"waiting");
-    assert_eq!(
-        service_info(&client, "late").map(|s| s.queue_depth),
-        Some(1)
-    );
+    assert_eq!(client.service_info("late").map(|s| s.queue_depth), Some(1));
     let _w = WorkerThread::start(
         &ctx,
         broker.backend(),

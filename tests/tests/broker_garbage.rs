@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqrep_core::socket::recv_frames;
 use reqrep_core::socket::send_frames;
 use reqrep_core::{Command, CorrelationId, Frame, Limits, Request, decode};
-use reqrep_tests::harness::{WorkerThread, broker, wait_for_workers};
-use reqrep_tests::{Client, WorkerOptions, socket};
+use reqrep_tests::broker::broker;
+use reqrep_tests::{Client, WorkerOptions, WorkerThread, socket, wait_for_workers};
 
 fn random_frames(rng: &mut fastrand::Rng) -> Vec<Frame> {
     let count = rng.usize(1..8);
@@ -37,7 +37,7 @@ fn garbage_frames_and_bytes_on_both_ports_then_a_valid_request_succeeds() {
     let broker = broker(|_| {});
     let _w = WorkerThread::start(&ctx, broker.backend(), WorkerOptions::default());
     let client = Client::connect(&ctx, broker.frontend());
-    wait_for_workers(&client, "echo", 1);
+    wait_for_workers(broker.frontend(), "echo", 1);
 
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     // ZeroMQ-level garbage: random multipart messages from DEALER peers.

@@ -4,25 +4,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reqrep_core::{CorrelationId, Request};
-use reqrep_tests::harness::{WorkerThread, broker, wait_for_workers};
-use reqrep_tests::{Client, WorkerOptions};
+use reqrep_tests::broker::{EPHEMERAL, broker};
+use reqrep_tests::{Client, WorkerOptions, WorkerThread, wait_for_workers};
 
 #[test]
 fn four_workers_with_equal_slow_work_share_the_load_evenly() {
     let ctx = zmq::Context::new();
     let broker = broker(|_| {});
-    let _workers: Vec<WorkerThread> = (0..4)
-        .map(|i| {
-            let options = WorkerOptions {
-                name: format!("w{i}"),
-                delay: Duration::from_millis(5),
-                ..WorkerOptions::default()
-            };
-            WorkerThread::start(&ctx, broker.backend(), options)
-        })
-        .collect();
+    let options = WorkerOptions {
+        delay: Duration::from_millis(5),
+        ..WorkerOptions::default()
+    };
+    let _workers = WorkerThread::start_many(&ctx, broker.backend(), 4, &options);
     let client = Client::connect(&ctx, broker.frontend());
-    wait_for_workers(&client, "echo", 4);
+    wait_for_workers(broker.frontend(), "echo", 4);
 
     // Keep 8 requests in flight over 400 requests.
     let total: u32 = 400;
@@ -133,8 +128,8 @@ fn each_side_can_bind_several_endpoints() {
     let ipc = std::env::temp_dir().join(format!("reqrep-e2e-{}.sock", std::process::id()));
     let ipc = format!("ipc://{}", ipc.display());
     let broker = reqrep_broker::Broker::bind(reqrep_broker::BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into(), ipc.clone()],
-        backend: vec!["tcp://127.0.0.1:*".into(), "tcp://127.0.0.1:*".into()],
+        frontend: vec![EPHEMERAL.into(), ipc.clone()],
+        backend: vec![EPHEMERAL.into(), EPHEMERAL.into()],
         metrics_addr: None,
         ..reqrep_broker::BrokerConfig::default()
     })
@@ -162,7 +157,7 @@ fn each_side_can_bind_several_endpoints() {
     );
     let over_tcp = Client::connect(&ctx, &frontends[0]);
     let over_ipc = Client::connect(&ctx, &frontends[1]);
-    wait_for_workers(&over_tcp, "echo", 2);
+    wait_for_workers(&frontends[0], "echo", 2);
     for client in [&over_tcp, &over_ipc] {
         let (reply, _) = client.call(
             Request::new(CorrelationId::new(), "echo").timeout(Duration::from_secs(5)),

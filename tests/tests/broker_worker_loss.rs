@@ -4,9 +4,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqrep_core::{Code, CorrelationId, Request};
-use reqrep_tests::harness::{WorkerThread, broker, wait_for_workers};
+use reqrep_tests::broker::broker;
 use reqrep_tests::process::Proc;
-use reqrep_tests::{Client, WorkerOptions};
+use reqrep_tests::{Client, WorkerOptions, WorkerThread, wait_for_workers};
 
 const HEARTBEAT_MS: u64 = 100;
 const LIVENESS: u32 = 3;
@@ -34,7 +34,7 @@ fn hand_request_to_doomed_worker(
     let mut doomed = worker_process(broker.backend(), "doomed");
     doomed.wait_for_line("ready", Duration::from_secs(10));
     let client = Client::connect(ctx, broker.frontend());
-    wait_for_workers(&client, "echo", 1);
+    wait_for_workers(broker.frontend(), "echo", 1);
     client.send(request.clone(), b"work");
     doomed.wait_for_line(&format!("request {}", request.id), Duration::from_secs(10));
     (doomed, client)
@@ -57,7 +57,7 @@ fn idempotent_request_of_a_killed_worker_is_completed_by_another() {
             ..WorkerOptions::default()
         },
     );
-    wait_for_workers(&client, "echo", 2);
+    wait_for_workers(broker.frontend(), "echo", 2);
     doomed.signal("KILL");
 
     let (reply, body) = client.recv().expect("reply");
@@ -84,7 +84,7 @@ fn non_idempotent_request_of_a_killed_worker_is_answered_unavailable_in_time() {
     let (doomed, client) = hand_request_to_doomed_worker(&ctx, &broker, &request);
 
     let _bystander = WorkerThread::start(&ctx, broker.backend(), WorkerOptions::default());
-    wait_for_workers(&client, "echo", 2);
+    wait_for_workers(broker.frontend(), "echo", 2);
     doomed.signal("KILL");
     let killed = Instant::now();
 

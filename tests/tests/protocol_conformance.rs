@@ -3,33 +3,20 @@
 //! format from the spec. Each test is named after the section it checks and
 //! runs under a time limit (and every socket has a receive timeout).
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use reqrep_core::socket::{recv_frames, send_frames};
 use reqrep_core::{
     Code, Command, CorrelationId, Frame, Limits, Message, Reply, Request, Status, decode_body,
 };
-use reqrep_tests::harness::{broker, service_info, wait_for_workers};
+use reqrep_tests::broker::broker;
+use reqrep_tests::wait::within;
+use reqrep_tests::wait_for_workers;
 use reqrep_tests::{Client, socket};
 
 /// Runs `test` on a thread and fails if it takes longer than a minute.
 fn within_a_minute(test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(()) => runner.join().expect("test thread"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The test panicked: report its panic.
-            if let Err(panic) = runner.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within a minute"),
-    }
+    within(Duration::from_secs(60), test).expect("the test did not finish within a minute");
 }
 
 /// A worker as a raw DEALER: READY for `service` with `credits`.
@@ -84,7 +71,7 @@ fn spec_2_6_header_at_the_limit_is_refused_at_the_frontend_not_lost_at_the_worke
         let broker = broker(|_| {});
         let client = Client::connect(&ctx, broker.frontend());
         let worker = raw_worker(&ctx, broker.backend(), "conformance", 16);
-        wait_for_workers(&client, "conformance", 1);
+        wait_for_workers(broker.frontend(), "conformance", 1);
 
         let max = Limits::default().max_header_bytes;
         for len in [max - 8, max] {
@@ -106,7 +93,7 @@ fn spec_2_6_header_at_the_limit_is_refused_at_the_frontend_not_lost_at_the_worke
         let (reply, _) = client.recv().expect("reply");
         assert_eq!((reply.id, reply.status.code), (id, Code::Ok));
 
-        let info = service_info(&client, "conformance").expect("service known");
+        let info = client.service_info("conformance").expect("service known");
         assert_eq!(
             (info.free_credits, info.in_flight),
             (16, 0),
@@ -140,7 +127,7 @@ fn spec_9_unknown_status_codes_pass_through_the_broker() {
         let broker = broker(|_| {});
         let client = Client::connect(&ctx, broker.frontend());
         let worker = raw_worker(&ctx, broker.backend(), "conformance", 1);
-        wait_for_workers(&client, "conformance", 1);
+        wait_for_workers(broker.frontend(), "conformance", 1);
 
         let sent =
             Request::new(CorrelationId::new(), "conformance").timeout(Duration::from_secs(5));

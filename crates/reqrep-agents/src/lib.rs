@@ -21,7 +21,8 @@
 //!   the orchestrator, execution modes, restart policy, status events.
 //! - `plugin`: the [`Plugin`] trait; `stop`: [`StopToken`].
 //! - `reqrep`: the [`ReqRep`] plugin.
-//! - `client`: [`Client`], [`AsyncClient`], [`services`] and [`services_with`] (discovery).
+//! - `client`: [`Client`], [`AsyncClient`], [`services`] and [`services_with`] (discovery),
+//!   [`wait_for_service`] (until a service has workers).
 //! - `worker`: [`Worker`], [`AsyncWorker`].
 //! - `broker_agent`: [`BrokerAgent`].
 //! - `error`: [`RequestError`], [`ReqRepError`], [`WorkerError`].
@@ -39,7 +40,8 @@ pub use broker_agent::{BrokerAgent, BrokerEndpoints};
 #[allow(deprecated)]
 pub use client::Reply;
 pub use client::{
-    AsyncClient, Client, ClientOptions, DEFAULT_QUEUE_CAPACITY, Response, services, services_with,
+    AsyncClient, Client, ClientOptions, DEFAULT_QUEUE_CAPACITY, Response, ServiceWaitError,
+    services, services_with, wait_for_service,
 };
 pub use error::{ReqRepError, RequestError, WorkerError};
 pub use plugin::{Plugin, PluginError};

@@ -13,7 +13,7 @@ use reqrep_agents::{
     BrokerAgent, Client, ClientOptions, Plugin, ReqRep, ReqRepError, RequestError, SocketKind,
     StopToken, Worker, WorkerOptions,
 };
-use reqrep_broker::BrokerConfig;
+use reqrep_tests::broker::{agent_endpoints, ephemeral_config};
 
 /// Blocks in `recv` on a REP plugin that nobody ever calls.
 struct Waiter {
@@ -112,12 +112,7 @@ fn a_plugin_that_cannot_bind_fails_its_agent_with_the_cause() {
 
 #[test]
 fn broker_agent_hosts_a_broker_for_workers_and_clients() {
-    let broker = BrokerAgent::new(BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        ..BrokerConfig::default()
-    });
+    let broker = BrokerAgent::new(ephemeral_config());
     let endpoints = broker.endpoints();
     let mut orchestrator =
         Orchestrator::new(OrchestratorOptions::default().run_mode(RunMode::Daemon));
@@ -127,14 +122,7 @@ fn broker_agent_hosts_a_broker_for_workers_and_clients() {
     let shutdown = orchestrator.shutdown_handle();
     let run = thread::spawn(move || orchestrator.run());
     // The broker binds in `execute`; wait for its endpoints (bounded).
-    let until = Instant::now() + Duration::from_secs(10);
-    let bound = loop {
-        if let Some(bound) = endpoints.lock().expect("lock").clone() {
-            break bound;
-        }
-        assert!(Instant::now() < until, "broker never bound");
-        thread::yield_now();
-    };
+    let bound = agent_endpoints(&endpoints);
     let stop = StopToken::new();
     let worker = Worker::new(&bound.backend[0], "echo", WorkerOptions::default()).expect("worker");
     let worker_stop = stop.clone();

@@ -9,38 +9,10 @@ use reqrep_agents::{
     AsyncClient, AsyncWorker, Client, ClientOptions, RequestError, StopToken, Worker,
     WorkerOptions, services,
 };
-use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
+use reqrep_broker::BrokerThread;
 use reqrep_core::{Code, Frame};
-
-fn broker_on(frontend: &str, backend: &str) -> BrokerThread {
-    let config = BrokerConfig {
-        frontend: vec![frontend.into()],
-        backend: vec![backend.into()],
-        metrics_addr: None,
-        ..BrokerConfig::default()
-    };
-    Broker::bind(config).expect("bind").spawn().expect("spawn")
-}
-
-fn broker() -> BrokerThread {
-    broker_on("tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
-}
-
-/// Waits (asking discovery, bounded) until `service` has `n` workers.
-fn wait_for_workers(frontend: &str, service: &str, n: u32) {
-    for _ in 0..500 {
-        let list = services(frontend, Duration::from_secs(5)).expect("discovery");
-        if list
-            .services
-            .iter()
-            .any(|s| s.name == service && s.workers == n)
-        {
-            return;
-        }
-        thread::yield_now();
-    }
-    panic!("{service} never had {n} workers");
-}
+use reqrep_tests::broker::broker;
+use reqrep_tests::wait_for_workers;
 
 fn echo_worker(backend: &str, options: WorkerOptions, stop: &StopToken) -> thread::JoinHandle<()> {
     let worker = Worker::new(backend, "echo", options).expect("worker");
@@ -54,7 +26,7 @@ fn echo_worker(backend: &str, options: WorkerOptions, stop: &StopToken) -> threa
 
 #[test]
 fn blocking_client_and_worker_through_the_broker() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let stop = StopToken::new();
     let worker = echo_worker(broker.backend(), WorkerOptions::default().credits(2), &stop);
     wait_for_workers(broker.frontend(), "echo", 1);
@@ -73,7 +45,7 @@ fn blocking_client_and_worker_through_the_broker() {
 
 #[test]
 fn inline_worker_answers_on_its_socket_thread() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let stop = StopToken::new();
     let worker = echo_worker(
         broker.backend(),
@@ -95,7 +67,7 @@ fn inline_worker_answers_on_its_socket_thread() {
 
 #[test]
 fn handler_errors_and_missing_services_are_typed() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let stop = StopToken::new();
     let w = Worker::new(broker.backend(), "picky", WorkerOptions::default()).expect("worker");
     let s2 = stop.clone();
@@ -131,7 +103,7 @@ fn handler_errors_and_missing_services_are_typed() {
 
 #[test]
 fn worker_reconnects_and_registers_again_after_the_broker_is_lost() {
-    let first = broker();
+    let first = broker(|_| {});
     let (frontend, backend) = (first.frontend().to_owned(), first.backend().to_owned());
     let stop = StopToken::new();
     let options = WorkerOptions::default()
@@ -146,7 +118,10 @@ fn worker_reconnects_and_registers_again_after_the_broker_is_lost() {
     first.stop().expect("first broker stops");
 
     // A new broker on the same endpoints: the worker finds it by itself.
-    let second = broker_on(&frontend, &backend);
+    let second = broker(|c| {
+        c.frontend = vec![frontend.clone()];
+        c.backend = vec![backend.clone()];
+    });
     wait_for_workers(&frontend, "echo", 1);
     let mut client =
         Client::connect(second.frontend(), "echo", ClientOptions::default()).expect("client");
@@ -157,7 +132,7 @@ fn worker_reconnects_and_registers_again_after_the_broker_is_lost() {
 
 #[test]
 fn async_client_with_a_thousand_concurrent_requests_matches_every_reply() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let stop = StopToken::new();
     let workers: Vec<_> = (0..2)
         .map(|_| {
@@ -217,7 +192,7 @@ fn async_client_with_a_thousand_concurrent_requests_matches_every_reply() {
 
 #[test]
 fn async_worker_runs_handlers_concurrently() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let stop = StopToken::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -272,7 +247,7 @@ fn async_worker_runs_handlers_concurrently() {
 
 /// A broker with `workers` echo workers (16 credits each) registered.
 fn echo_service(workers: usize) -> (BrokerThread, StopToken, Vec<thread::JoinHandle<()>>) {
-    let broker = broker();
+    let broker = broker(|_| {});
     let stop = StopToken::new();
     let handles = (0..workers)
         .map(|_| {

@@ -3,51 +3,18 @@
 //! else gets through. On a libzmq without CURVE, asking for it is an error
 //! at startup, never a plaintext fallback.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use reqrep_agents::{
     AsyncClient, Client, ClientOptions, RequestError, StopToken, Worker, WorkerOptions,
-    services_with,
 };
-use reqrep_broker::{Broker, BrokerConfig, BrokerError};
+use reqrep_broker::BrokerError;
 use reqrep_core::RetryPolicy;
 use reqrep_core::curve::{Curve, CurveKey, CurveKeyPair};
 use reqrep_core::socket::{SocketError, curve_supported};
-
-/// A file in the temp directory holding `text`, removed on drop.
-struct KeyFile(PathBuf);
-
-impl KeyFile {
-    fn new(text: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "reqrep-curve-test-{}-{}.key",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text).expect("write key file");
-        Self(path)
-    }
-}
-
-impl Drop for KeyFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn curve_broker(key_file: &Path) -> Result<Broker, BrokerError> {
-    Broker::bind(BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        curve_secret_key_file: Some(key_file.to_owned()),
-        ..BrokerConfig::default()
-    })
-}
+use reqrep_tests::broker::curve_broker;
+use reqrep_tests::{TempFile, wait_for_workers_with};
 
 /// One attempt with a short timeout: a peer the broker never hears from
 /// times out instead of waiting.
@@ -62,9 +29,9 @@ fn a_curve_broker_serves_peers_that_know_its_key_and_nobody_else() {
     let Ok(server) = CurveKeyPair::generate() else {
         assert!(!curve_supported());
         // Any well-formed key will do: the broker refuses before using it.
-        let key_file = KeyFile::new(&"HelloWorld".repeat(4));
+        let key_file = TempFile::with_text("curve.key", &"HelloWorld".repeat(4));
         assert!(matches!(
-            curve_broker(&key_file.0),
+            curve_broker(&key_file),
             Err(BrokerError::Socket(SocketError::CurveUnsupported))
         ));
         let key: CurveKey = "HelloWorld".repeat(4).parse().expect("key");
@@ -90,8 +57,8 @@ fn a_curve_broker_serves_peers_that_know_its_key_and_nobody_else() {
         );
         return;
     };
-    let key_file = KeyFile::new(&format!("{}\n", server.secret.to_z85()));
-    let broker = curve_broker(&key_file.0)
+    let key_file = TempFile::with_text("curve.key", &format!("{}\n", server.secret.to_z85()));
+    let broker = curve_broker(&key_file)
         .expect("bind")
         .spawn()
         .expect("spawn");
@@ -109,24 +76,12 @@ fn a_curve_broker_serves_peers_that_know_its_key_and_nobody_else() {
         thread::spawn(move || worker.run(|_, payload| Ok(payload), &stop))
     };
     // Discovery goes through CURVE too; it shows the worker registered.
-    let mut registered = false;
-    for _ in 0..500 {
-        let list = services_with(
-            broker.frontend(),
-            once(Duration::from_secs(5)).curve(client_curve()),
-        )
-        .expect("discovery over CURVE");
-        if list
-            .services
-            .iter()
-            .any(|s| s.name == "echo" && s.workers == 1)
-        {
-            registered = true;
-            break;
-        }
-        thread::yield_now();
-    }
-    assert!(registered, "the CURVE worker registered");
+    wait_for_workers_with(
+        broker.frontend(),
+        "echo",
+        1,
+        once(Duration::from_secs(5)).curve(client_curve()),
+    );
 
     let mut client = Client::connect(
         broker.frontend(),
@@ -184,9 +139,7 @@ fn a_curve_broker_serves_peers_that_know_its_key_and_nobody_else() {
 
 #[test]
 fn a_missing_or_malformed_key_file_is_a_startup_error() {
-    let missing = KeyFile::new("");
-    let path = missing.0.clone();
-    drop(missing);
+    let path = TempFile::path("missing.key");
     let err = curve_broker(&path).err().expect("no key file, no broker");
     assert!(matches!(err, BrokerError::CurveKey { .. }), "{err:?}");
     assert!(
@@ -194,8 +147,8 @@ fn a_missing_or_malformed_key_file_is_a_startup_error() {
         "{err}"
     );
 
-    let bad = KeyFile::new("not a key");
-    let err = curve_broker(&bad.0).err().expect("a bad key, no broker");
+    let bad = TempFile::with_text("bad.key", "not a key");
+    let err = curve_broker(&bad).err().expect("a bad key, no broker");
     assert!(matches!(err, BrokerError::CurveKey { .. }), "{err:?}");
     assert!(err.to_string().contains("40 Z85 characters"), "{err}");
 }

@@ -9,8 +9,11 @@ use reqrep_agents::{
 };
 use reqrep_core::socket::{recv_frames, send_frames};
 use reqrep_core::{Code, Command as Cmd, Frame, Limits, Message, RetryPolicy, Status, decode};
+use reqrep_tests::WAIT;
+use reqrep_tests::process::Proc;
+use reqrep_tests::wait::within;
 
-const ANY: &str = "tcp://127.0.0.1:*";
+const ANY: &str = reqrep_tests::broker::EPHEMERAL;
 
 fn replier(stop: &StopToken) -> (ReqRep, String) {
     let mut rep = ReqRep::new(ANY, SocketKind::Rep);
@@ -246,20 +249,14 @@ fn pyzmq_available() -> bool {
 
 #[test]
 fn raw_mode_interoperates_with_a_plain_pyzmq_peer() {
-    use std::io::{BufRead, BufReader};
     if !pyzmq_available() {
         return;
     }
     // A pyzmq REP server; our raw REQ plugin talks to it.
-    let mut py = Command::new("python3")
-        .args(["-c", PY_REP, "3"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with pyzmq (installed by .ci/run)");
-    let mut line = String::new();
-    BufReader::new(py.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("port");
+    let mut command = Command::new("python3");
+    command.args(["-c", PY_REP, "3"]);
+    let mut py = Proc::spawn(command);
+    let line = py.wait_for_line("", WAIT);
     let port: u16 = line
         .trim()
         .parse()
@@ -270,7 +267,7 @@ fn raw_mode_interoperates_with_a_plain_pyzmq_peer() {
         req.send(format!("msg {i}").as_bytes()).expect("send");
         assert_eq!(req.recv().expect("reply"), format!("py:msg {i}").as_bytes());
     }
-    assert!(py.wait().expect("python exits").success());
+    assert_eq!(py.wait_exit(WAIT), Some(0), "{}", py.output());
 
     // Our raw REP plugin answers a pyzmq REQ client.
     let stop = StopToken::new();
@@ -287,7 +284,9 @@ fn raw_mode_interoperates_with_a_plain_pyzmq_peer() {
         rep.send(&[b"rs:".as_slice(), &msg].concat())
             .expect("reply");
     }
-    let out = py.wait_with_output().expect("python exits");
+    let out = within(WAIT, move || py.wait_with_output())
+        .expect("python exits in time")
+        .expect("python exits");
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

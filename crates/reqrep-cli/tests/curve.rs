@@ -3,33 +3,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Background, WAIT, reqrep, run};
-use reqrep_agents::{ClientOptions, services_with};
-use reqrep_broker::{Broker, BrokerConfig};
+use common::{reqrep, worker};
+use reqrep_agents::ClientOptions;
 use reqrep_core::curve::{Curve, CurveKey};
 use reqrep_core::socket::curve_supported;
-
-/// A path in the temp directory for this test, removed on drop.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> Self {
-        Self(std::env::temp_dir().join(format!("reqrep-cli-{}-{name}", std::process::id())))
-    }
-
-    fn as_str(&self) -> &str {
-        self.0.to_str().expect("utf-8 temp path")
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use reqrep_tests::broker::curve_broker;
+use reqrep_tests::process::run;
+use reqrep_tests::{TempFile, wait_for_workers_with};
 
 #[test]
 fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
@@ -52,7 +34,7 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
 
     // With --secret-file only the public key is printed; the secret is in a
     // new owner-only file, which is never overwritten.
-    let secret_file = TempPath::new("broker.key");
+    let secret_file = TempFile::path("broker.key");
     let out = run(
         reqrep(&["keygen", "--secret-file", secret_file.as_str()]),
         b"",
@@ -65,12 +47,12 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
         .expect("public key line")
         .to_owned();
     let server_key: CurveKey = public.parse().expect("public key");
-    let written = std::fs::read_to_string(&secret_file.0).expect("secret file");
+    let written = std::fs::read_to_string(&*secret_file).expect("secret file");
     assert!(written.parse::<CurveKey>().is_ok(), "{written:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&secret_file.0)
+        let mode = std::fs::metadata(&*secret_file)
             .expect("metadata")
             .permissions()
             .mode();
@@ -82,45 +64,24 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
     );
     assert_eq!(again.code, Some(3), "{}", again.describe());
     assert_eq!(
-        std::fs::read_to_string(&secret_file.0).expect("secret file"),
+        std::fs::read_to_string(&*secret_file).expect("secret file"),
         written
     );
 
-    let broker = Broker::bind(BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        curve_secret_key_file: Some(secret_file.0.clone()),
-        ..BrokerConfig::default()
-    })
-    .expect("bind")
-    .spawn()
-    .expect("spawn");
-    let echo = Background::spawn(reqrep(&[
-        "worker",
-        "--broker",
-        broker.backend(),
-        "--service",
+    let broker = curve_broker(&secret_file)
+        .expect("bind")
+        .spawn()
+        .expect("spawn");
+    let echo = worker(broker.backend(), "echo", 1, &["--server-key", &public]);
+    // Discovery goes through CURVE too; it shows the worker registered.
+    wait_for_workers_with(
+        broker.frontend(),
         "echo",
-        "--server-key",
-        &public,
-    ]));
-    let until = Instant::now() + WAIT;
-    loop {
-        let options = ClientOptions::default()
+        1,
+        ClientOptions::default()
             .timeout(Duration::from_secs(2))
-            .curve(Curve::client(server_key).expect("client keys"));
-        let list = services_with(broker.frontend(), options).expect("discovery over CURVE");
-        if list
-            .services
-            .iter()
-            .any(|s| s.name == "echo" && s.workers == 1)
-        {
-            break;
-        }
-        assert!(Instant::now() < until, "worker stderr:\n{}", echo.stderr());
-        std::thread::yield_now();
-    }
+            .curve(Curve::client(server_key).expect("client keys")),
+    );
 
     let request = |key: Option<&str>| {
         let mut args = vec![

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{reqrep, run};
+use common::reqrep;
+use reqrep_tests::process::run;
 
 /// The value cell of the summary row named `metric`.
 fn summary_value(stdout: &str, metric: &str) -> Option<String> {

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{reqrep, run};
+use common::reqrep;
+use reqrep_tests::process::run;
 
 #[test]
 fn help_lists_every_subcommand_and_the_exit_codes() {

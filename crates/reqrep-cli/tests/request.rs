@@ -3,13 +3,16 @@
 
 mod common;
 
-use common::{broker, reqrep, run, wait_for_workers, worker};
+use common::{reqrep, worker};
+use reqrep_tests::broker::broker;
+use reqrep_tests::process::run;
+use reqrep_tests::{WAIT, wait_for_workers};
 
 #[test]
 fn a_request_is_echoed_by_a_worker_process() {
-    let broker = broker();
-    let mut echo = worker(&broker, "echo", 2);
-    wait_for_workers(&broker, "echo", 1, &echo);
+    let broker = broker(|_| {});
+    let mut echo = worker(broker.backend(), "echo", 2, &[]);
+    wait_for_workers(broker.frontend(), "echo", 1);
 
     let out = run(
         reqrep(&[
@@ -43,17 +46,17 @@ fn a_request_is_echoed_by_a_worker_process() {
     assert_eq!(out.stdout, payload, "{}", out.describe());
 
     // The worker stops cleanly on SIGTERM.
-    assert_eq!(echo.terminate(), Some(0), "{}", echo.stderr());
+    assert_eq!(echo.terminate(WAIT), Some(0), "{}", echo.output());
     assert!(
-        echo.stderr().contains("echo worker stopped"),
+        echo.output().contains("echo worker stopped"),
         "{}",
-        echo.stderr()
+        echo.output()
     );
 }
 
 #[test]
 fn fail_fast_without_a_worker_is_unavailable() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let out = run(
         reqrep(&[
             "request",
@@ -79,7 +82,7 @@ fn fail_fast_without_a_worker_is_unavailable() {
 
 #[test]
 fn no_worker_within_the_timeout_is_deadline_exceeded() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let out = run(
         reqrep(&[
             "request",

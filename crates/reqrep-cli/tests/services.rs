@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{broker, reqrep, run, wait_for_workers, worker};
+use common::{reqrep, worker};
+use reqrep_tests::broker::broker;
+use reqrep_tests::process::run;
+use reqrep_tests::wait_for_workers;
 
 /// The rows of the services table, split into columns.
 fn rows(stdout: &str) -> Vec<Vec<String>> {
@@ -15,9 +18,9 @@ fn rows(stdout: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn services_lists_a_registered_worker() {
-    let broker = broker();
-    let echo = worker(&broker, "echo", 3);
-    wait_for_workers(&broker, "echo", 1, &echo);
+    let broker = broker(|_| {});
+    let _echo = worker(broker.backend(), "echo", 3, &[]);
+    wait_for_workers(broker.frontend(), "echo", 1);
 
     let out = run(reqrep(&["services", "--broker", broker.frontend()]), b"");
     assert_eq!(out.code, Some(0), "{}", out.describe());
@@ -51,7 +54,7 @@ fn services_lists_a_registered_worker() {
 
 #[test]
 fn an_idle_broker_lists_no_worker() {
-    let broker = broker();
+    let broker = broker(|_| {});
     let out = run(reqrep(&["services", "--broker", broker.frontend()]), b"");
     assert_eq!(out.code, Some(0), "{}", out.describe());
     let stdout = out.stdout_text();

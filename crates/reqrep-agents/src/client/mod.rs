@@ -7,6 +7,7 @@ mod options;
 pub(crate) mod requester;
 mod response;
 mod retry;
+mod wait;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ pub use options::{ClientOptions, DEFAULT_QUEUE_CAPACITY};
 use requester::Requester;
 #[allow(deprecated)]
 pub use response::{Reply, Response};
+pub use wait::{ServiceWaitError, wait_for_service};
 
 use crate::{RequestError, StopToken};
 

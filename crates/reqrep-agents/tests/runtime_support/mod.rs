@@ -1,15 +1,17 @@
 //! Helpers shared by the `runtime_*` integration tests: a bounded run, a
-//! shared log, a recording plugin and event waits.
+//! shared log, a recording plugin and event waits (the bounded waits
+//! themselves are the workspace's, from `reqrep_tests::wait`).
 
 // Each test file uses its own subset of these helpers.
 #![allow(dead_code)]
 
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqrep_agents::runtime::{EventKind, Orchestrator, OrchestratorError, RunReport, StatusEvent};
 use reqrep_agents::{Plugin, PluginError, StopToken};
+use reqrep_tests::wait::{recv_matching, within};
 
 /// Upper bound for any run in these tests.
 pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -17,11 +19,7 @@ pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Runs `orchestrator` on its own thread and waits for it at most
 /// [`RUN_TIMEOUT`].
 pub(crate) fn run_bounded(orchestrator: Orchestrator) -> Result<RunReport, OrchestratorError> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(orchestrator.run());
-    });
-    rx.recv_timeout(RUN_TIMEOUT)
+    within(RUN_TIMEOUT, move || orchestrator.run())
         .expect("the orchestrator did not return in time")
 }
 
@@ -94,16 +92,10 @@ pub(crate) fn wait_for(
     agent: &str,
     matches: impl Fn(&EventKind) -> bool,
 ) -> StatusEvent {
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let event = events
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no matching event from {agent} in time"));
-        if &*event.agent == agent && matches(&event.kind) {
-            return event;
-        }
-    }
+    recv_matching(events, RUN_TIMEOUT, |event| {
+        &*event.agent == agent && matches(&event.kind)
+    })
+    .unwrap_or_else(|| panic!("no matching event from {agent} in time"))
 }
 
 /// The kinds of `agent`'s recorded events, in order.

@@ -9,13 +9,12 @@ mod workers;
 
 use std::time::Duration;
 
-use reqrep_agents::{ClientOptions, services};
+use reqrep_agents::{ClientOptions, ServiceWaitError, wait_for_service};
 use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
 use reqrep_core::RetryPolicy;
 
 pub(crate) use workers::EchoWorkers;
 
-use crate::load::wait_until;
 use crate::plan::RunSpec;
 use crate::sample::Sample;
 use crate::scenario::Path;
@@ -23,6 +22,8 @@ use crate::{BenchError, WorkerKind};
 
 /// The service the echo workers serve.
 pub(crate) const SERVICE: &str = "echo";
+/// How long the echo workers may take to register.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Measures `spec` through reqrep.
 ///
@@ -68,17 +69,15 @@ pub(crate) fn start_broker(max_queue: usize) -> Result<BrokerThread, BenchError>
 /// [`SERVICE`] (asking its discovery service).
 ///
 /// # Errors
-/// [`BenchError::Timeout`] after 10 s.
+/// [`BenchError::Timeout`] after 10 s; a failed discovery query.
 pub(crate) fn wait_for_workers(frontend: &str, workers: usize) -> Result<(), BenchError> {
-    wait_until("reqrep workers registered", Duration::from_secs(10), || {
-        let registered = services(frontend, Duration::from_secs(1))
-            .map_err(BenchError::reqrep)?
-            .services
-            .into_iter()
-            .find(|s| s.name == SERVICE)
-            .map_or(0, |s| s.workers as usize);
-        Ok(registered >= workers)
-    })
+    let wanted = u32::try_from(workers).unwrap_or(u32::MAX);
+    let options = ClientOptions::default().timeout(Duration::from_secs(1));
+    match wait_for_service(frontend, SERVICE, wanted, REGISTER_TIMEOUT, options) {
+        Ok(_) => Ok(()),
+        Err(e @ ServiceWaitError::Timeout { .. }) => Err(BenchError::Timeout(e.to_string())),
+        Err(e) => Err(BenchError::reqrep(e)),
+    }
 }
 
 /// The total length of a reply's payload frames.

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::ProgressBar;
-use reqrep_agents::{AsyncClient, ClientOptions, StopToken, Worker, WorkerError, WorkerOptions};
+use reqrep_agents::{
+    AsyncClient, ClientOptions, ServiceWaitError, StopToken, Worker, WorkerError, WorkerOptions,
+};
 use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
 use tracing::{debug, warn};
 
@@ -29,8 +31,6 @@ use crate::table::{Align, Style, Table, thousands};
 pub const SERVICE: &str = "echo";
 /// How long the workers may take to register before the demo gives up.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause between discovery queries while waiting for the workers.
-const REGISTER_POLL: Duration = Duration::from_millis(5);
 /// The error label for a reply whose payload is not the request's.
 const MISMATCH: &str = "PAYLOAD_MISMATCH";
 
@@ -222,29 +222,24 @@ impl Drop for EchoWorkers {
 /// Waits until the broker at `frontend` reports `workers` workers for
 /// [`SERVICE`], asking its discovery service.
 fn wait_for_workers(frontend: &str, workers: u32) -> Result<(), CliError> {
-    let until = Instant::now() + REGISTER_TIMEOUT;
-    loop {
-        let registered = reqrep_agents::services(frontend, Duration::from_secs(1))?
-            .services
-            .into_iter()
-            .find(|s| s.name == SERVICE)
-            .map_or(0, |s| s.workers);
-        if registered >= workers {
-            return Ok(());
-        }
-        if Instant::now() >= until {
-            return Err(CliError::io(
-                "start the demo workers",
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "{registered} of {workers} registered within {} s",
-                        REGISTER_TIMEOUT.as_secs()
-                    ),
+    let options = ClientOptions::default().timeout(Duration::from_secs(1));
+    match reqrep_agents::wait_for_service(frontend, SERVICE, workers, REGISTER_TIMEOUT, options) {
+        Ok(_) => Ok(()),
+        Err(ServiceWaitError::Timeout { registered, .. }) => Err(CliError::io(
+            "start the demo workers",
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{registered} of {workers} registered within {} s",
+                    REGISTER_TIMEOUT.as_secs()
                 ),
-            ));
-        }
-        std::thread::sleep(REGISTER_POLL);
+            ),
+        )),
+        Err(ServiceWaitError::Discovery(e)) => Err(e.into()),
+        Err(e) => Err(CliError::io(
+            "start the demo workers",
+            std::io::Error::other(e.to_string()),
+        )),
     }
 }
 

@@ -3,60 +3,30 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqrep_core::{Code, CorrelationId, Request};
-use reqrep_tests::harness::{WorkerThread, wait_for_workers};
-use reqrep_tests::process::Proc;
+use reqrep_tests::broker_process::{BrokerProcess, EPHEMERAL_ENDPOINTS};
+use reqrep_tests::process::{Proc, command, run};
+use reqrep_tests::wait::recv_matching;
 use reqrep_tests::worker::WorkerEvent;
-use reqrep_tests::{Client, WorkerOptions};
+use reqrep_tests::{Client, TempFile, WAIT, WorkerOptions, WorkerThread, wait_for_workers};
 
-const WAIT: Duration = Duration::from_secs(15);
+/// The binary under test, as cargo built it for this package.
+const BROKER: &str = env!("CARGO_BIN_EXE_reqrep-broker");
 
-fn broker_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-broker"));
-    // Never inherit settings from the environment running the tests.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("REQREP_") {
-            command.env_remove(key);
-        }
-    }
-    command.env("RUST_LOG", "info");
+/// The broker binary with `args`, isolated from the environment's
+/// `REQREP_*` settings.
+fn broker(args: &[&str]) -> Command {
+    let mut command = command(BROKER);
+    command.args(args);
     command
 }
 
-/// A broker process on ephemeral ports, with its resolved endpoints.
-struct Running {
-    proc: Proc,
-    frontend: String,
-    backend: String,
-    metrics: String,
-}
-
-/// Both sides on ephemeral loopback ports.
-const EPHEMERAL_ENDPOINTS: [&str; 4] = [
-    "--frontend",
-    "tcp://127.0.0.1:*",
-    "--backend",
-    "tcp://127.0.0.1:*",
-];
-
-fn start_broker(extra: &[&str]) -> Running {
-    let mut command = broker_command();
-    command.args(EPHEMERAL_ENDPOINTS);
-    command.args(["--metrics-addr", "127.0.0.1:0", "--log-format", "json"]);
-    command.args(extra);
-    let mut proc = Proc::spawn(command);
-    let line = proc.wait_for_line("broker bound", WAIT);
-    let json: serde_json::Value = serde_json::from_str(&line).expect("json log line");
-    let field = |name: &str| json["fields"][name].as_str().expect(name).to_owned();
-    Running {
-        frontend: field("frontend"),
-        backend: field("backend"),
-        metrics: field("metrics"),
-        proc,
-    }
+fn start_broker(extra: &[&str]) -> BrokerProcess {
+    BrokerProcess::start(Path::new(BROKER), extra)
 }
 
 fn http_get(addr: &str, path: &str) -> (u16, String) {
@@ -79,9 +49,9 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 #[test]
 fn help_documents_every_setting() {
-    let output = broker_command().arg("--help").output().expect("run --help");
-    assert!(output.status.success());
-    let help = String::from_utf8_lossy(&output.stdout);
+    let out = run(broker(&["--help"]), b"");
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let help = out.stdout_text();
     for flag in [
         "--frontend",
         "--backend",
@@ -111,28 +81,21 @@ fn help_documents_every_setting() {
 
 #[test]
 fn print_config_applies_flags_over_env_over_file() {
-    let dir = std::env::temp_dir().join(format!("reqrep-broker-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("broker.toml");
-    std::fs::write(&file, "liveness = 7\nmax_queue = 11\nmax_attempts = 5\n")
-        .expect("write config");
-    let output = broker_command()
-        .args([
-            "--config",
-            file.to_str().expect("utf-8 path"),
-            "--print-config",
-            "--max-queue",
-            "22",
-        ])
-        .env("REQREP_MAX_ATTEMPTS", "9")
-        .output()
-        .expect("run --print-config");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let file = TempFile::with_text(
+        "broker.toml",
+        "liveness = 7\nmax_queue = 11\nmax_attempts = 5\n",
     );
+    let mut command = broker(&[
+        "--config",
+        file.as_str(),
+        "--print-config",
+        "--max-queue",
+        "22",
+    ]);
+    command.env("REQREP_MAX_ATTEMPTS", "9");
+    let out = run(command, b"");
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let text = out.stdout_text();
     assert!(text.contains("liveness = 7"), "file applies:\n{text}");
     assert!(text.contains("max_attempts = 9"), "env beats file:\n{text}");
     assert!(text.contains("max_queue = 22"), "flag beats file:\n{text}");
@@ -140,33 +103,23 @@ fn print_config_applies_flags_over_env_over_file() {
         text.contains("tcp://127.0.0.1:5555"),
         "defaults bind loopback:\n{text}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn invalid_setting_is_a_clear_error_naming_it() {
-    let output = broker_command()
-        .args(["--frontend", "localhost:5555"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("frontend"), "{err}");
-    let output = broker_command()
-        .args(["--liveness", "0", "--print-config"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("liveness"));
+    let out = run(broker(&["--frontend", "localhost:5555"]), b"");
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("frontend"), "{}", out.describe());
+    let out = run(broker(&["--liveness", "0", "--print-config"]), b"");
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("liveness"), "{}", out.describe());
 }
 
 #[test]
 fn a_missing_curve_key_file_stops_the_broker_at_startup() {
-    let path =
-        std::env::temp_dir().join(format!("reqrep-e2e-no-such-key-{}.key", std::process::id()));
-    let path = path.to_str().expect("utf-8 temp path");
-    let mut command = broker_command();
-    command.args(EPHEMERAL_ENDPOINTS);
+    let missing = TempFile::path("no-such.key");
+    let path = missing.as_str();
+    let mut command = broker(&EPHEMERAL_ENDPOINTS);
     command.args(["--metrics-addr", "off", "--curve-secret-key-file", path]);
     let mut proc = Proc::spawn(command);
     assert_eq!(proc.wait_exit(WAIT), Some(1), "{}", proc.output());
@@ -183,7 +136,7 @@ fn serves_requests_metrics_and_health() {
     let ctx = zmq::Context::new();
     let _w = WorkerThread::start(&ctx, &broker.backend, WorkerOptions::default());
     let client = Client::connect(&ctx, &broker.frontend);
-    wait_for_workers(&client, "echo", 1);
+    wait_for_workers(&broker.frontend, "echo", 1);
     for _ in 0..3 {
         let (reply, _) = client.call(
             Request::new(CorrelationId::new(), "echo").timeout(Duration::from_secs(5)),
@@ -222,21 +175,14 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
     };
     let (_w, events) = WorkerThread::start_with_events(&ctx, &broker.backend, options);
     let client = Client::connect(&ctx, &broker.frontend);
-    wait_for_workers(&client, "echo", 1);
+    wait_for_workers(&broker.frontend, "echo", 1);
 
     let in_flight = Request::new(CorrelationId::new(), "echo").timeout(Duration::from_secs(10));
     client.send(in_flight.clone(), b"finish me");
-    let until = Instant::now() + WAIT;
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        match events
-            .recv_timeout(left)
-            .expect("worker receives the request")
-        {
-            WorkerEvent::Request(id) if id == in_flight.id.to_string() => break,
-            _ => {}
-        }
-    }
+    recv_matching(&events, WAIT, |event| {
+        *event == WorkerEvent::Request(in_flight.id.to_string())
+    })
+    .expect("the worker receives the request");
     broker.proc.signal("TERM");
     broker.proc.wait_for_line("shutdown requested", WAIT);
 
