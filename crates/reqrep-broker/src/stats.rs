@@ -210,3 +210,47 @@ impl Default for Exporter {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use reqrep_core::{CorrelationId, Frame, Message, Request};
+
+    use super::*;
+    use crate::state::StateConfig;
+
+    #[test]
+    fn exported_metrics_follow_the_state_counts_once_each() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let now = Instant::now();
+        let mut state = BrokerState::new(StateConfig::default(), now);
+        let mut exporter = metrics::with_local_recorder(&recorder, Exporter::new);
+        let mut export = |state: &mut BrokerState| {
+            metrics::with_local_recorder(&recorder, || exporter.export(state));
+            while state.poll_action().is_some() {}
+        };
+
+        let ready = Message::ready("echo", 1, Some(Duration::from_secs(1)));
+        state.on_worker(now, ready.encode_routed([Frame::from("w1")]));
+        let request = Request::new(CorrelationId::new(), "nobody").fail_fast(true);
+        let mut frames = vec![Frame::from("c1")];
+        frames.extend(Message::request(request, vec![]).encode());
+        state.on_client(now, frames);
+        state.on_client(now, vec![Frame::from("c1"), Frame::from("garbage")]);
+        export(&mut state);
+        export(&mut state);
+
+        let body = handle.render();
+        for needle in [
+            "reqrep_broker_requests_total{service=\"nobody\",outcome=\"unavailable\"} 1",
+            "reqrep_broker_malformed_total{side=\"client\"} 1",
+            "reqrep_broker_workers{service=\"echo\"} 1",
+            "reqrep_broker_queue_depth{service=\"echo\"} 0",
+        ] {
+            assert!(body.contains(needle), "lacks {needle}:\n{body}");
+        }
+    }
+}
