@@ -26,19 +26,24 @@ fn slow_heartbeat_worker(broker: &BrokerThread) -> Background {
     ]))
 }
 
+/// SIGTERM to `worker`, a clean exit, and the broker's count back to 0.
+fn stop_and_see_it_leave(broker: &BrokerThread, worker: &mut Background, round: usize) {
+    assert_eq!(
+        worker.terminate(),
+        Some(0),
+        "round {round}: {}",
+        worker.stderr()
+    );
+    wait_for_workers(broker, "echo", 0, worker);
+}
+
 #[test]
 fn sigterm_disconnects_the_worker_from_the_broker_at_once() {
     let broker = broker();
     for round in 0..ROUNDS {
         let mut worker = slow_heartbeat_worker(&broker);
         wait_for_workers(&broker, "echo", 1, &worker);
-        assert_eq!(
-            worker.terminate(),
-            Some(0),
-            "round {round}: {}",
-            worker.stderr()
-        );
-        wait_for_workers(&broker, "echo", 0, &worker);
+        stop_and_see_it_leave(&broker, &mut worker, round);
     }
     let stats = broker.stop().expect("broker stops");
     assert_eq!(stats.workers_expired, 0, "{stats:?}");
@@ -99,13 +104,7 @@ fn sigterm_under_load_still_disconnects_the_worker_at_once() {
             assert!(Instant::now() < until, "round {round}: the worker answers");
             std::thread::yield_now();
         }
-        assert_eq!(
-            worker.terminate(),
-            Some(0),
-            "round {round}: {}",
-            worker.stderr()
-        );
-        wait_for_workers(&broker, "echo", 0, &worker);
+        stop_and_see_it_leave(&broker, &mut worker, round);
         done.store(true, Ordering::SeqCst);
         runtime.block_on(async {
             for task in tasks {
