@@ -32,7 +32,7 @@ use reqrep_core::socket::{self, Endpoint, SocketOptions};
 
 pub use client::Client;
 pub use temp::TempFile;
-pub use wait::{WAIT, wait_for_workers, wait_for_workers_with};
+pub use wait::{WAIT, wait_for_worker_count, wait_for_workers, wait_for_workers_with};
 pub use worker::{WorkerOptions, run_worker};
 pub use worker_thread::WorkerThread;
 

@@ -37,6 +37,33 @@ pub fn wait_for_workers_with(
         .unwrap_or_else(|e| panic!("waiting for workers at {frontend}: {e}"))
 }
 
+/// Waits until the broker at `frontend` lists exactly `workers` workers for
+/// `service` (an unknown service has none): for waiting until workers
+/// have *left*, which [`wait_for_workers`]' "at least" cannot express.
+/// Asks discovery again after each answer; never sleeps blindly.
+///
+/// # Panics
+/// When the count is not reached within [`WAIT`]; the message gives the
+/// last count seen.
+pub fn wait_for_worker_count(frontend: &str, service: &str, workers: u32) {
+    let until = Instant::now() + WAIT;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let got = reqrep_agents::services(frontend, left.min(Duration::from_secs(2)))
+            .ok()
+            .and_then(|list| list.services.into_iter().find(|s| s.name == service))
+            .map_or(0, |s| s.workers);
+        if got == workers {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{service}: {got} workers after {WAIT:?}, wanted exactly {workers}"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// Runs `f` on its own thread and returns its result, or `None` when it has
 /// not returned within `timeout` (the thread is left to finish alone). A
 /// panic in `f` is re-raised here, with its own message.

@@ -1,15 +1,18 @@
-//! A protocol-complete test worker: READY with credits, heartbeats both
-//! ways, concurrent simulated work (each request finishes `delay` after it
-//! arrived, so several credits really run at once), re-registration after
-//! DISCONNECT. It answers each request with `[name, payload...]`.
+//! A test worker: the agents' socket-free `WorkerSession` (READY with
+//! credits, heartbeats both ways, liveness, re-registration after
+//! DISCONNECT) driven over a plain DEALER, with concurrent simulated work
+//! (each request finishes `delay` after it arrived, so several credits
+//! really run at once). It answers each request with `[name, payload...]`
+//! and reports what happens, for tests to synchronise on.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use reqrep_agents::{BrokerLoss, WorkerAction, WorkerSession};
 use reqrep_core::socket::{Endpoint, connect, recv_frames, send_frames};
-use reqrep_core::{Command, Frame, Limits, Message, Request, decode};
+use reqrep_core::{Frame, Message, Request};
 
 use crate::socket;
 
@@ -51,6 +54,9 @@ pub enum WorkerEvent {
     Disconnected,
 }
 
+/// The longest the worker waits before looking at its stop flag again.
+const STOP_SLICE: Duration = Duration::from_millis(50);
+
 /// Runs a worker until `stop` is set. `events` is told what happens.
 ///
 /// # Panics
@@ -63,61 +69,95 @@ pub fn run_worker(
     mut events: impl FnMut(WorkerEvent),
 ) {
     let endpoint = Endpoint::parse(endpoint).expect("endpoint");
-    'session: while !stop.load(Ordering::Relaxed) {
-        let dealer = socket(ctx, zmq::DEALER);
-        connect(&dealer, &endpoint).expect("connect");
-        let ready = Message::ready(&options.service, options.credits, Some(options.heartbeat));
-        send_frames(&dealer, ready.encode_body(), 0).expect("send READY");
-        events(WorkerEvent::Ready);
-        let mut next_beat = Instant::now() + options.heartbeat;
-        let mut working: VecDeque<(Instant, Request, Vec<Frame>)> = VecDeque::new();
-        while !stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            while working.front().is_some_and(|(due, _, _)| *due <= now) {
-                let Some((_, request, payload)) = working.pop_front() else {
-                    break;
-                };
-                let mut body = vec![Frame::from(options.name.as_bytes())];
-                body.extend(payload);
-                send_frames(&dealer, Message::reply_ok(&request, body).encode_body(), 0)
-                    .expect("send REPLY");
-                next_beat = now + options.heartbeat;
-            }
-            if now >= next_beat {
-                send_frames(&dealer, Message::heartbeat().encode_body(), 0)
-                    .expect("send HEARTBEAT");
-                next_beat = now + options.heartbeat;
-            }
-            let mut wake = next_beat.min(now + Duration::from_millis(50));
-            if let Some((due, _, _)) = working.front() {
-                wake = wake.min(*due);
-            }
-            let timeout =
-                i64::try_from(wake.saturating_duration_since(now).as_millis()).unwrap_or(50);
-            if dealer.poll(zmq::POLLIN, timeout).expect("poll") == 0 {
-                continue;
-            }
-            let frames = recv_frames(&dealer, 0).expect("recv");
-            let Ok(decoded) = decode(frames, &Limits::default()) else {
-                continue;
-            };
-            match decoded.message.command {
-                Command::Request(request) => {
-                    events(WorkerEvent::Request(request.id.to_string()));
-                    let due = Instant::now() + options.delay;
-                    working.push_back((due, request, decoded.message.payload));
+    let agent_options = reqrep_agents::WorkerOptions::default()
+        .credits(options.credits)
+        .heartbeat(options.heartbeat);
+    let mut session = WorkerSession::new(
+        options.service.as_str(),
+        &agent_options,
+        fastrand_seed(),
+        Instant::now(),
+    );
+    let mut dealer: Option<zmq::Socket> = None;
+    let mut working: VecDeque<(Instant, Request, Vec<Frame>)> = VecDeque::new();
+    loop {
+        while let Some(action) = session.poll_action() {
+            match action {
+                WorkerAction::Connect => {
+                    let fresh = socket(ctx, zmq::DEALER);
+                    connect(&fresh, &endpoint).expect("connect");
+                    dealer = Some(fresh);
                 }
-                Command::Disconnect(_) => {
-                    events(WorkerEvent::Disconnected);
-                    continue 'session;
+                WorkerAction::Send(out) => {
+                    let ready = out.kind == reqrep_core::Kind::Ready;
+                    let flags = if out.may_block() { 0 } else { zmq::DONTWAIT };
+                    if let Some(d) = &dealer {
+                        let _ = send_frames(d, out.frames, flags);
+                    }
+                    if ready {
+                        events(WorkerEvent::Ready);
+                    }
+                }
+                WorkerAction::Deliver(d) => {
+                    events(WorkerEvent::Request(d.request.id.to_string()));
+                    working.push_back((Instant::now() + options.delay, d.request, d.payload));
+                }
+                WorkerAction::Reconnect { cause, .. } => {
+                    dealer = None;
+                    if matches!(cause, BrokerLoss::Disconnected(_)) {
+                        events(WorkerEvent::Disconnected);
+                    }
+                }
+                WorkerAction::Closed { linger } => {
+                    if let Some(d) = dealer.take() {
+                        let _ = d.set_linger(crate::ms(linger));
+                    }
+                    return;
                 }
                 _ => {}
             }
         }
-        let _ = send_frames(
-            &dealer,
-            Message::disconnect(None).encode_body(),
-            zmq::DONTWAIT,
-        );
+        let now = Instant::now();
+        if stop.load(Ordering::Relaxed) {
+            session.stop(now);
+            continue;
+        }
+        if working.front().is_some_and(|(due, _, _)| *due <= now) {
+            if let Some((_, request, payload)) = working.pop_front() {
+                let mut body = vec![Frame::from(options.name.as_bytes())];
+                body.extend(payload);
+                session.on_reply(now, Message::reply_ok(&request, body).encode_body());
+            }
+            continue;
+        }
+        if session.next_timeout().is_some_and(|t| t <= now) {
+            session.on_tick(now);
+            continue;
+        }
+        let mut wake = now + STOP_SLICE;
+        for t in [session.next_timeout(), working.front().map(|w| w.0)]
+            .into_iter()
+            .flatten()
+        {
+            wake = wake.min(t);
+        }
+        let timeout = i64::try_from(wake.saturating_duration_since(now).as_millis()).unwrap_or(50);
+        let Some(d) = &dealer else {
+            std::thread::park_timeout(wake.saturating_duration_since(now));
+            continue;
+        };
+        if d.poll(zmq::POLLIN, timeout).expect("poll") > 0 {
+            let frames = recv_frames(d, 0).expect("recv");
+            // What the session cannot use it counts and logs itself.
+            let _ = session.on_message(Instant::now(), frames);
+        }
     }
+}
+
+/// A seed for the reconnect jitter.
+fn fastrand_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    (nanos as u64) ^ u64::from(std::process::id())
 }

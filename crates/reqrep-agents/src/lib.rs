@@ -23,7 +23,9 @@
 //! - `reqrep`: the [`ReqRep`] plugin.
 //! - `client`: [`Client`], [`AsyncClient`], [`services`] and [`services_with`] (discovery),
 //!   [`wait_for_service`] (until a service has workers).
-//! - `worker`: [`Worker`], [`AsyncWorker`].
+//! - `worker`: [`Worker`], [`AsyncWorker`], and the socket-free
+//!   [`WorkerSession`] they drive (its [`WorkerAction`]s, [`Delivery`],
+//!   [`Outgoing`], [`BrokerLoss`], [`BrokerMessageError`]).
 //! - `broker_agent`: [`BrokerAgent`].
 //! - `error`: [`RequestError`], [`ReqRepError`], [`WorkerError`].
 
@@ -47,4 +49,7 @@ pub use error::{ReqRepError, RequestError, WorkerError};
 pub use plugin::{Plugin, PluginError};
 pub use reqrep::{IncomingRequest, ReqRep, SocketKind};
 pub use stop::{STOP_POLL_SLICE, StopToken};
-pub use worker::{AsyncWorker, Worker, WorkerOptions, WorkerStats};
+pub use worker::{
+    AsyncWorker, BrokerLoss, BrokerMessageError, Delivery, MAX_STOP_LINGER, Outgoing, Worker,
+    WorkerAction, WorkerOptions, WorkerSession, WorkerStats,
+};

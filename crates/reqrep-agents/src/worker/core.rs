@@ -1,17 +1,18 @@
-//! The worker protocol loop shared by the blocking and async workers: one
-//! thread owns the DEALER connected to the broker backend; it registers with
-//! READY, heartbeats both ways, hands requests to an executor, sends back the
-//! replies the executor produces, and reconnects with jittered backoff when
-//! the broker is lost or says DISCONNECT.
+//! The socket driver shared by the blocking and async workers: one thread
+//! owns the DEALER connected to the broker backend and turns socket events
+//! into calls on a [`WorkerSession`], which holds all of the protocol
+//! (READY, heartbeats, liveness, credits, reconnects). Requests go to an
+//! executor; the replies it produces come back either at once or through
+//! an inproc results socket.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqrep_core::socket::{self, Endpoint, recv_frames, send_frames};
-use reqrep_core::{Command, Frame, Message, Request, Status, decode};
-use tracing::{debug, info, warn};
+use reqrep_core::{Frame, Message, Request, Status};
+use tracing::debug;
 
-use super::WorkerOptions;
+use super::{Outgoing, WorkerAction, WorkerOptions, WorkerSession, WorkerStats};
 use crate::client::requester::{poll_items, poll_ms};
 use crate::{STOP_POLL_SLICE, StopToken, WorkerError};
 
@@ -26,20 +27,6 @@ pub(crate) trait Executor {
         payload: Vec<Frame>,
         deadline: Instant,
     ) -> Option<Vec<Frame>>;
-}
-
-/// Counters of a worker's life.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WorkerStats {
-    /// Requests received.
-    pub requests: u64,
-    /// Replies sent.
-    pub replies: u64,
-    /// Sessions started (1 + reconnects).
-    pub sessions: u64,
-    /// Malformed messages from the broker.
-    pub malformed: u64,
 }
 
 static NEXT_WORKER: AtomicU64 = AtomicU64::new(0);
@@ -86,81 +73,43 @@ pub(crate) struct Core<'a> {
 }
 
 impl Core<'_> {
-    /// Runs sessions until `stop`.
+    /// Serves until `stop`, then sends DISCONNECT and closes the socket with
+    /// the session's stop linger, so the message is flushed when the
+    /// context is terminated (the caller drops it after this returns).
     pub(crate) fn run(
         &self,
         executor: &mut dyn Executor,
         stop: &StopToken,
     ) -> Result<WorkerStats, WorkerError> {
-        let mut stats = WorkerStats::default();
-        let mut rng = fastrand::Rng::new();
-        let mut failures = 0u32;
-        while !stop.is_stopped() {
-            stats.sessions += 1;
-            let healthy = self.session(executor, stop, &mut stats)?;
-            if stop.is_stopped() {
-                break;
-            }
-            failures = if healthy {
-                1
-            } else {
-                failures.saturating_add(1)
-            };
-            let delay = self.options.reconnect.delay(failures, &mut rng);
-            warn!(
-                service = self.service,
-                delay_ms = delay.as_millis() as u64,
-                "broker lost; reconnecting"
-            );
-            if stop.wait_timeout(delay) {
-                break;
-            }
-        }
-        Ok(stats)
-    }
-
-    /// One connection's life. Returns whether the broker talked to us after
-    /// READY (so the next reconnect starts from the smallest backoff).
-    fn session(
-        &self,
-        executor: &mut dyn Executor,
-        stop: &StopToken,
-        stats: &mut WorkerStats,
-    ) -> Result<bool, WorkerError> {
-        let dealer = self.ctx.socket(zmq::DEALER)?;
-        self.options.socket.apply(&dealer)?;
-        socket::connect(&dealer, self.endpoint)?;
-        let hb = self.options.heartbeat;
-        let ready = Message::ready(self.service, self.options.credits, Some(hb));
-        send_frames(&dealer, ready.encode_body(), 0)?;
-        info!(
-            service = self.service,
-            credits = self.options.credits,
-            "worker ready"
+        let mut session = WorkerSession::new(
+            self.service,
+            self.options,
+            fastrand::u64(..),
+            Instant::now(),
         );
-        let mut broker_expiry = Instant::now() + hb * self.options.liveness;
-        let mut next_beat = Instant::now() + hb;
-        let mut heard = false;
+        let mut dealer = None;
         loop {
+            if !self.perform(&mut session, &mut dealer, executor)? {
+                return Ok(session.stats());
+            }
             if stop.is_stopped() {
-                let _ = send_frames(
-                    &dealer,
-                    Message::disconnect(None).encode_body(),
-                    zmq::DONTWAIT,
-                );
-                return Ok(heard);
+                session.stop(Instant::now());
+                continue;
             }
             let now = Instant::now();
-            if now >= broker_expiry {
-                return Ok(heard);
+            let due = session.next_timeout().unwrap_or(now);
+            if now >= due {
+                session.on_tick(now);
+                continue;
             }
-            if now >= next_beat {
-                send_frames(&dealer, Message::heartbeat().encode_body(), zmq::DONTWAIT)?;
-                next_beat = now + hb;
-            }
-            let wake = next_beat.min(broker_expiry).min(now + STOP_POLL_SLICE);
+            let wake = due.min(now + STOP_POLL_SLICE);
+            let Some(socket) = &dealer else {
+                // Backing off before a reconnect.
+                stop.wait_timeout(wake - now);
+                continue;
+            };
             let mut items = [
-                dealer.as_poll_item(zmq::POLLIN),
+                socket.as_poll_item(zmq::POLLIN),
                 self.results.as_poll_item(zmq::POLLIN),
             ];
             // An inline executor never defers a reply: its results socket
@@ -174,55 +123,88 @@ impl Core<'_> {
             if done {
                 loop {
                     match recv_frames(self.results, zmq::DONTWAIT) {
-                        Ok(frames) => {
-                            send_frames(&dealer, frames, 0)?;
-                            stats.replies += 1;
-                            next_beat = Instant::now() + hb;
-                        }
+                        Ok(frames) => session.on_reply(Instant::now(), frames),
                         Err(zmq::Error::EAGAIN) => break,
                         Err(e) => return Err(e.into()),
                     }
                 }
+                self.perform(&mut session, &mut dealer, executor)?;
             }
-            if !incoming {
-                continue;
+            if incoming {
+                self.receive(&mut session, &mut dealer, executor)?;
             }
-            loop {
-                let frames = match recv_frames(&dealer, zmq::DONTWAIT) {
-                    Ok(frames) => frames,
-                    Err(zmq::Error::EAGAIN) => break,
-                    Err(e) => return Err(e.into()),
-                };
-                let now = Instant::now();
-                broker_expiry = now + hb * self.options.liveness;
-                heard = true;
-                let message = match decode(frames, &self.options.limits) {
-                    Ok(d) => d.message,
-                    Err(err) => {
-                        stats.malformed += 1;
-                        debug!(cause = %err, "malformed message from the broker dropped");
-                        continue;
+        }
+    }
+
+    /// Takes every message waiting on the socket, acting on each before the
+    /// next (a DISCONNECT closes the socket mid-way).
+    fn receive(
+        &self,
+        session: &mut WorkerSession,
+        dealer: &mut Option<zmq::Socket>,
+        executor: &mut dyn Executor,
+    ) -> Result<(), WorkerError> {
+        while let Some(socket) = dealer.as_ref() {
+            let frames = match recv_frames(socket, zmq::DONTWAIT) {
+                Ok(frames) => frames,
+                Err(zmq::Error::EAGAIN) => break,
+                Err(e) => return Err(e.into()),
+            };
+            // A message the session cannot use is counted and logged there.
+            let _ = session.on_message(Instant::now(), frames);
+            self.perform(session, dealer, executor)?;
+        }
+        Ok(())
+    }
+
+    /// Carries out the session's actions; false once it is closed.
+    fn perform(
+        &self,
+        session: &mut WorkerSession,
+        dealer: &mut Option<zmq::Socket>,
+        executor: &mut dyn Executor,
+    ) -> Result<bool, WorkerError> {
+        while let Some(action) = session.poll_action() {
+            match action {
+                WorkerAction::Connect => {
+                    let socket = self.ctx.socket(zmq::DEALER)?;
+                    self.options.socket.apply(&socket)?;
+                    socket::connect(&socket, self.endpoint)?;
+                    *dealer = Some(socket);
+                }
+                WorkerAction::Send(out) => {
+                    if let Some(socket) = dealer.as_ref() {
+                        send(socket, out)?;
                     }
-                };
-                match message.command {
-                    Command::Request(request) => {
-                        stats.requests += 1;
-                        let budget = request.timeout.unwrap_or(Duration::from_secs(30));
-                        if let Some(reply) =
-                            executor.execute(request, message.payload, now + budget)
-                        {
-                            send_frames(&dealer, reply, 0)?;
-                            stats.replies += 1;
-                            next_beat = now + hb;
-                        }
+                }
+                WorkerAction::Deliver(d) => {
+                    if let Some(reply) = executor.execute(d.request, d.payload, d.deadline) {
+                        session.on_reply(Instant::now(), reply);
                     }
-                    Command::Disconnect(d) => {
-                        info!(reason = ?d.reason, "broker sent DISCONNECT");
-                        return Ok(heard);
+                }
+                WorkerAction::Reconnect { .. } => *dealer = None,
+                WorkerAction::Closed { linger } => {
+                    if let Some(socket) = dealer.take() {
+                        socket.set_linger(i32::try_from(linger.as_millis()).unwrap_or(i32::MAX))?;
                     }
-                    _ => {}
+                    return Ok(false);
                 }
             }
         }
+        Ok(true)
+    }
+}
+
+/// Sends `out`, waiting for room only when the session says it may.
+fn send(socket: &zmq::Socket, out: Outgoing) -> Result<(), WorkerError> {
+    let kind = out.kind;
+    let flags = if out.may_block() { 0 } else { zmq::DONTWAIT };
+    match send_frames(socket, out.frames, flags) {
+        Ok(()) => Ok(()),
+        Err(zmq::Error::EAGAIN) => {
+            debug!(%kind, "socket full; control message dropped");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,8 +1,18 @@
 //! Brokered workers: the blocking [`Worker`] (handler threads) and the
-//! async [`AsyncWorker`] (tokio tasks), on one shared protocol loop.
+//! async [`AsyncWorker`] (tokio tasks), on one shared socket driver
+//! (`core`) around the socket-free [`WorkerSession`] (`session`), which
+//! holds the whole worker side of the protocol.
+//!
+//! Layout: `options` ([`WorkerOptions`]), `stats` ([`WorkerStats`]),
+//! `session` ([`WorkerSession`] and its actions), `malformed`
+//! ([`BrokerMessageError`], answering undecodable requests), `core` (the
+//! socket driver and the executors' plumbing).
 
 mod core;
+mod malformed;
 mod options;
+mod session;
+mod stats;
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -13,9 +23,11 @@ use reqrep_core::socket::{Endpoint, SocketError};
 use reqrep_core::{Frame, Request, Status};
 use tracing::debug;
 
-pub use self::core::WorkerStats;
 use self::core::{Core, Executor, reply_frames, results_sender, results_socket};
+pub use malformed::BrokerMessageError;
 pub use options::WorkerOptions;
+pub use session::{BrokerLoss, Delivery, MAX_STOP_LINGER, Outgoing, WorkerAction, WorkerSession};
+pub use stats::WorkerStats;
 
 use crate::{StopToken, WorkerError};
 
