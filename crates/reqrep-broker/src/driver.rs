@@ -27,6 +27,15 @@ use crate::stats::{Exporter, Stats};
 const BATCH: usize = 256;
 /// The longest the loop sleeps, so `/healthz` sees it beat.
 const MAX_POLL: Duration = Duration::from_millis(500);
+/// How long the broker's sockets may hold its last messages (replies to
+/// clients, DISCONNECT to workers) once a drain has finished; the process
+/// ends at most this much later.
+pub(crate) const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
+
+/// Whole milliseconds as libzmq's `i32`.
+fn ms_i32(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
 /// Table memory the state machine must have given back (after a burst)
 /// before the driver asks the allocator to return free memory to the OS.
 const TRIM_AFTER: usize = 1 << 20;
@@ -235,6 +244,15 @@ impl Broker {
             {
                 self.state.finish_drain(now);
                 self.flush(now);
+                // The last UNAVAILABLE replies and the workers' DISCONNECTs
+                // are queued in libzmq: give them a bounded time to leave
+                // before the sockets close (PROTOCOL.md section 6.9).
+                let linger = ms_i32(SHUTDOWN_LINGER);
+                for socket in [&self.frontend, &self.backend] {
+                    if let Err(err) = socket.set_linger(linger) {
+                        warn!(cause = %err, "cannot set the shutdown linger");
+                    }
+                }
                 break;
             }
 

@@ -3,20 +3,14 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use reqrep_broker::{Broker, BrokerConfig, BrokerError, Stats};
-use reqrep_core::StopToken;
+use reqrep_broker::{Broker, BrokerError, Stats};
+use reqrep_core::socket::{recv_frames, send_frames};
+use reqrep_core::{Code, Command, Limits, Message, StopToken, decode_body};
+use reqrep_tests::broker::ephemeral_config as ephemeral;
+use reqrep_tests::{socket, wait_for_workers};
 
 /// Far longer than a stop takes: reaching it fails the test.
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn ephemeral() -> BrokerConfig {
-    BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        ..BrokerConfig::default()
-    }
-}
 
 /// Runs `broker` on a thread; the receiver yields what `run` returned.
 fn running(broker: Broker) -> mpsc::Receiver<Result<Stats, BrokerError>> {
@@ -55,4 +49,35 @@ fn the_crate_level_run_binds_and_stops_on_the_token() {
     let stop = StopToken::new();
     stop.stop();
     reqrep_broker::run(ephemeral(), &stop).unwrap();
+}
+
+#[test]
+fn spec_6_9_a_stopped_broker_sends_every_worker_disconnect_unavailable() {
+    let stop = StopToken::new();
+    let broker = Broker::bind(ephemeral()).unwrap().stop_on(stop.clone());
+    let (frontend, backend) = (
+        broker.frontend_endpoints()[0].clone(),
+        broker.backend_endpoints()[0].clone(),
+    );
+    let done = running(broker);
+    let ctx = zmq::Context::new();
+    let worker = socket(&ctx, zmq::DEALER);
+    worker.connect(&backend).unwrap();
+    let ready = Message::ready("svc", 1, Some(Duration::from_secs(60)));
+    send_frames(&worker, ready.encode_body(), 0).unwrap();
+    wait_for_workers(&frontend, "svc", 1);
+
+    stop.stop();
+    done.recv_timeout(LIMIT).expect("stopped in time").unwrap();
+    // The broker has returned and closed its sockets: the DISCONNECT was
+    // delivered before they closed, not lost with them.
+    let frames = recv_frames(&worker, 0).expect("a DISCONNECT from the broker");
+    let message = decode_body(frames, &Limits::default()).expect("it decodes");
+    match message.command {
+        Command::Disconnect(disconnect) => {
+            let status = disconnect.reason.expect("a status");
+            assert_eq!(status.code, Code::Unavailable, "{status}");
+        }
+        other => panic!("expected DISCONNECT, got {other:?}"),
+    }
 }
