@@ -39,8 +39,6 @@ mod stop;
 mod worker;
 
 pub use broker_agent::{BrokerAgent, BrokerEndpoints};
-#[allow(deprecated)]
-pub use client::Reply;
 pub use client::{
     AsyncClient, Client, ClientOptions, DEFAULT_QUEUE_CAPACITY, Response, ServiceWaitError,
     services, services_with, wait_for_service,

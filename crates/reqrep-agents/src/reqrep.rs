@@ -370,10 +370,13 @@ impl ReqRep {
                 Err(err) => {
                     self.malformed += 1;
                     debug!(cause = %err, "malformed request answered INVALID_ARGUMENT");
-                    let reply = Message::reply(
-                        reqrep_core::Reply::new(CorrelationId::from([0; 16]), err.to_status()),
-                        Vec::new(),
-                    );
+                    // PROTOCOL.md 2.7: the request's own id when its header
+                    // could be read, the nil id when not.
+                    let id = err
+                        .correlation_id()
+                        .unwrap_or_else(|| CorrelationId::from([0; 16]));
+                    let reply =
+                        Message::reply(reqrep_core::Reply::new(id, err.to_status()), Vec::new());
                     send_frames(socket, reply.encode_body(), 0)?;
                     if nonblocking {
                         return Err(ReqRepError::WouldBlock);

@@ -206,6 +206,36 @@ fn malformed_request_is_answered_invalid_argument_and_the_replier_goes_on() {
     assert_eq!(malformed, 1);
 }
 
+#[test]
+fn spec_2_7_a_replier_echoes_the_id_of_a_request_it_refuses() {
+    let stop = StopToken::new();
+    let (mut rep, endpoint) = replier(&stop);
+    let server = thread::spawn(move || {
+        let _ = rep.serve(|_, payload| Ok(payload));
+        rep.malformed()
+    });
+    let ctx = zmq::Context::new();
+    let raw = ctx.socket(zmq::REQ).expect("req");
+    raw.set_rcvtimeo(10_000).expect("timeout");
+    raw.connect(&endpoint).expect("connect");
+    let request = reqrep_core::Request::new(reqrep_core::CorrelationId::new(), "echo");
+    let id = request.id;
+    let frames = (0..=Limits::default().max_payload_frames)
+        .map(|_| Frame::from("f"))
+        .collect();
+    // REQ adds the delimiter itself: send the body only.
+    send_frames(&raw, Message::request(request, frames).encode_body(), 0).expect("send");
+    let frames = recv_frames(&raw, 0).expect("an error reply");
+    let message = reqrep_core::decode_body(frames, &Limits::default()).expect("valid reply");
+    let Cmd::Reply(reply) = message.command else {
+        panic!("not a reply")
+    };
+    assert_eq!(reply.status.code, Code::InvalidArgument, "{}", reply.status);
+    assert_eq!(reply.id, id, "the header decoded, so its id comes back");
+    stop.stop();
+    assert_eq!(server.join().expect("server"), 1);
+}
+
 const PY_REP: &str = r#"
 import sys, zmq
 ctx = zmq.Context()

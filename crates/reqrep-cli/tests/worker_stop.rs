@@ -29,7 +29,7 @@ fn stop_and_see_it_leave(broker: &BrokerThread, worker: &mut Proc, round: usize)
 }
 
 #[test]
-fn sigterm_disconnects_the_worker_from_the_broker_at_once() {
+fn spec_6_9_sigterm_disconnects_the_worker_from_the_broker_at_once() {
     let broker = broker(|_| {});
     for round in 0..ROUNDS {
         let mut worker = slow_heartbeat_worker(&broker);
@@ -42,7 +42,7 @@ fn sigterm_disconnects_the_worker_from_the_broker_at_once() {
 }
 
 #[test]
-fn sigterm_under_load_still_disconnects_the_worker_at_once() {
+fn spec_6_9_sigterm_under_load_still_disconnects_the_worker_at_once() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};

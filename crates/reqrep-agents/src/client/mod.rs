@@ -18,8 +18,7 @@ use reqrep_core::{Frame, RetryPolicy, pb};
 pub use async_client::AsyncClient;
 pub use options::{ClientOptions, DEFAULT_QUEUE_CAPACITY};
 use requester::Requester;
-#[allow(deprecated)]
-pub use response::{Reply, Response};
+pub use response::Response;
 pub use wait::{ServiceWaitError, wait_for_service};
 
 use crate::{RequestError, StopToken};

@@ -22,8 +22,3 @@ impl Response {
         self.payload.first().map_or(&[], |f| &f[..])
     }
 }
-
-/// The former name of [`Response`].
-#[deprecated(note = "renamed to `Response`")]
-#[doc(hidden)]
-pub type Reply = Response;
