@@ -12,13 +12,7 @@ use reqrep_broker::{Broker, BrokerConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let broker = Broker::bind(BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        ..BrokerConfig::default()
-    })?
-    .spawn()?;
+    let broker = Broker::bind(BrokerConfig::ephemeral_loopback())?.spawn()?;
 
     let stop = StopToken::new();
     let mut workers = Vec::new();

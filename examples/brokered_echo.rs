@@ -12,13 +12,7 @@ use reqrep_broker::{Broker, BrokerConfig};
 use reqrep_core::Frame;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let broker = Broker::bind(BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        ..BrokerConfig::default()
-    })?
-    .spawn()?;
+    let broker = Broker::bind(BrokerConfig::ephemeral_loopback())?.spawn()?;
     println!(
         "broker: clients -> {}, workers -> {}",
         broker.frontend(),

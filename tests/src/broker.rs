@@ -19,12 +19,7 @@ pub const EPHEMERAL: &str = "tcp://127.0.0.1:*";
 /// Broker settings for tests: one frontend and one backend on ephemeral
 /// loopback ports, metrics off, everything else the default.
 pub fn ephemeral_config() -> BrokerConfig {
-    BrokerConfig {
-        frontend: vec![EPHEMERAL.into()],
-        backend: vec![EPHEMERAL.into()],
-        metrics_addr: None,
-        ..BrokerConfig::default()
-    }
+    BrokerConfig::ephemeral_loopback()
 }
 
 /// A broker on its own thread with [`ephemeral_config`] and `tweak`

@@ -52,12 +52,9 @@ fn client_options(spec: &RunSpec) -> ClientOptions {
 /// Bind or thread failures.
 pub(crate) fn start_broker(max_queue: usize) -> Result<BrokerThread, BenchError> {
     let config = BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
         max_queue,
         drain_timeout: Duration::from_secs(2),
-        ..BrokerConfig::default()
+        ..BrokerConfig::ephemeral_loopback()
     };
     Broker::bind(config)
         .map_err(BenchError::reqrep)?

@@ -115,6 +115,21 @@ impl ConfigError {
 }
 
 impl BrokerConfig {
+    /// The defaults, but one frontend and one backend on ephemeral loopback
+    /// ports (`tcp://127.0.0.1:*`, read back from
+    /// [`Broker::frontend_endpoints`](crate::Broker::frontend_endpoints)
+    /// once bound) and no metrics server: an in-process broker for a demo,
+    /// a benchmark or a test, which must never take a fixed port.
+    pub fn ephemeral_loopback() -> Self {
+        const EPHEMERAL: &str = "tcp://127.0.0.1:*";
+        Self {
+            frontend: vec![EPHEMERAL.into()],
+            backend: vec![EPHEMERAL.into()],
+            metrics_addr: None,
+            ..Self::default()
+        }
+    }
+
     /// The decoding limits these settings imply.
     pub fn limits(&self) -> Limits {
         Limits {

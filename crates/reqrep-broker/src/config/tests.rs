@@ -137,3 +137,18 @@ fn every_setting_is_named_by_convention_and_once() {
         );
     }
 }
+
+#[test]
+fn the_ephemeral_loopback_config_binds_free_loopback_ports_and_serves_no_metrics() {
+    let config = BrokerConfig::ephemeral_loopback();
+    config.validate().unwrap();
+    assert_eq!(config.frontend, ["tcp://127.0.0.1:*"]);
+    assert_eq!(config.backend, ["tcp://127.0.0.1:*"]);
+    assert_eq!(config.metrics_addr, None);
+    let defaults = BrokerConfig::default();
+    assert_eq!(
+        (config.max_queue, config.heartbeat),
+        (defaults.max_queue, defaults.heartbeat),
+        "everything else is the default"
+    );
+}

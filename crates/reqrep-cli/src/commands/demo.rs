@@ -245,12 +245,7 @@ fn wait_for_workers(frontend: &str, workers: u32) -> Result<(), CliError> {
 
 /// The demo broker: ephemeral loopback ports, metrics off.
 fn start_broker() -> Result<BrokerThread, CliError> {
-    let config = BrokerConfig {
-        frontend: vec!["tcp://127.0.0.1:*".into()],
-        backend: vec!["tcp://127.0.0.1:*".into()],
-        metrics_addr: None,
-        ..BrokerConfig::default()
-    };
+    let config = BrokerConfig::ephemeral_loopback();
     Broker::bind(config)?
         .spawn()
         .map_err(|e| CliError::io("start the broker thread", e))
