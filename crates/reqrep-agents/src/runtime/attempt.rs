@@ -6,6 +6,7 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
 use super::context::EventSink;
+use super::event::Ending;
 use super::process::ChildProcess;
 use super::{Agent, AgentContext, EventKind, TerminationStatus, lifecycle};
 use crate::StopToken;
@@ -24,6 +25,8 @@ pub(crate) enum Message {
         agent: usize,
         attempt: u32,
         status: TerminationStatus,
+        /// Whether the lifecycle closed the attempt.
+        ending: Ending,
         returned: Option<Box<dyn Agent>>,
     },
     /// The shutdown handle was used.
@@ -122,6 +125,7 @@ impl InProcessRun {
                 agent: launch.agent,
                 attempt: launch.attempt,
                 status,
+                ending: Ending::Closed,
                 returned: Some(agent),
             });
         }
@@ -145,6 +149,7 @@ impl Drop for InProcessRun {
                 agent: launch.agent,
                 attempt: launch.attempt,
                 status: TerminationStatus::Critical,
+                ending: Ending::NotRun,
                 returned: None,
             });
         }

@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Instant;
 
 use super::attempt::{self, Attempt, Launch, Message};
+use super::event::Ending;
 use super::plan::{Action, Plan};
 use super::process::ChildProcess;
 use super::recorder::Recorder;
@@ -125,10 +126,11 @@ impl Driver {
                     agent,
                     attempt,
                     status,
+                    ending,
                     returned,
                 }) => {
                     self.reclaim(agent, attempt, returned);
-                    plan.on_done(now, agent, attempt, status)
+                    plan.on_done(now, agent, attempt, status, ending)
                 }
                 Some(Message::Shutdown) => plan.shutdown(now),
                 None => plan.tick(now),
@@ -159,7 +161,13 @@ impl Driver {
                 Err(cause) => {
                     let now = Instant::now();
                     queue.extend(plan.on_event(now, index, attempt, EventKind::Failed(cause)));
-                    queue.extend(plan.on_done(now, index, attempt, TerminationStatus::Error));
+                    queue.extend(plan.on_done(
+                        now,
+                        index,
+                        attempt,
+                        TerminationStatus::Error,
+                        Ending::NotRun,
+                    ));
                 }
             },
             Directive::SignalStop { attempt } => {

@@ -29,12 +29,28 @@ pub enum EventKind {
     /// The cause of a failure (a hook error, a plugin that could not
     /// initialise, a panic, a crashed child process, a timeout).
     Failed(String),
-    /// The agent did not stop within its stop timeout: its thread was
-    /// abandoned or its process killed.
+    /// The agent did not stop within its stop timeout: the stop is forced
+    /// (followed by [`Self::Abandoned`] or [`Self::Killed`]).
     ForcedStop,
-    /// An attempt ended (after `on_close` and the plugins' `finalize`) with
-    /// this status.
+    /// An attempt ended cleanly through its lifecycle: `on_close` and the
+    /// plugins' `finalize` ran. The status is the attempt's.
     Closed(TerminationStatus),
+    /// A thread or task attempt that ignored its stop was left running: its
+    /// `on_close` has not run (and is not reported if it ever does). The
+    /// attempt counts as `Critical`.
+    Abandoned,
+    /// A child-process attempt that ignored its stop was killed: its
+    /// `on_close` did not run. The attempt counts as `Critical`.
+    Killed,
+    /// A child process ended without reporting its close: it crashed, was
+    /// killed from outside, or called `std::process::exit` in the middle of
+    /// its run. `on_close` did not run (or its end was never reported). The
+    /// attempt counts as `Critical`.
+    ExitedWithoutClosing {
+        /// The exit code, when the process exited rather than being ended by
+        /// a signal.
+        code: Option<i32>,
+    },
     /// A failed agent will be started again after `delay`.
     Restarting {
         /// The number of the coming attempt.
@@ -58,12 +74,36 @@ impl fmt::Display for EventKind {
             Self::Failed(cause) => write!(f, "failed: {cause}"),
             Self::ForcedStop => f.write_str("forced stop"),
             Self::Closed(status) => write!(f, "closed ({status})"),
+            Self::Abandoned => f.write_str("abandoned (its thread is left running)"),
+            Self::Killed => f.write_str("killed"),
+            Self::ExitedWithoutClosing { code: Some(code) } => {
+                write!(f, "exited with code {code} without closing")
+            }
+            Self::ExitedWithoutClosing { code: None } => {
+                f.write_str("ended by a signal without closing")
+            }
             Self::Restarting { attempt, delay } => {
                 write!(f, "restarting (attempt {attempt} in {delay:?})")
             }
             Self::Terminated(status) => write!(f, "terminated ({status})"),
         }
     }
+}
+
+/// How an attempt's end reached the driver: through its lifecycle, or
+/// without it (a child process that exited before reporting its close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The lifecycle ran to its end: `on_close` and `finalize` ran.
+    Closed,
+    /// The attempt was dropped before its lifecycle began (a tokio
+    /// runtime shutting down): its `Failed` event says so.
+    NotRun,
+    /// A child process exited without reporting its close.
+    Unclosed {
+        /// Its exit code, when it exited (not ended by a signal).
+        code: Option<i32>,
+    },
 }
 
 /// One recorded event with its agent and time.

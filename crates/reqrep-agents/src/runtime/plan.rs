@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::event::Ending;
 use super::graph::Graph;
 use super::supervision::{Directive, Supervision};
 use super::{EventKind, RunMode, TerminationStatus};
@@ -93,8 +94,9 @@ impl Plan {
         agent: usize,
         attempt: u32,
         status: TerminationStatus,
+        ending: Ending,
     ) -> Vec<Action> {
-        let mut actions = self.with(agent, |s, out| s.on_done(now, attempt, status, out));
+        let mut actions = self.with(agent, |s, out| s.on_done(now, attempt, status, ending, out));
         self.advance(now, &mut actions);
         actions
     }
@@ -274,7 +276,7 @@ mod tests {
         let t = Instant::now();
         let mut p = plan(RunMode::UntilAllDone);
         p.tick(t);
-        let actions = p.on_done(t, DB, 1, TerminationStatus::Error);
+        let actions = p.on_done(t, DB, 1, TerminationStatus::Error, Ending::Closed);
         let failed: Vec<_> = actions
             .iter()
             .filter_map(|a| match &a.directive {
@@ -293,7 +295,7 @@ mod tests {
             ]
         );
         assert!(!p.finished(), "logger still runs");
-        p.on_done(t, LOGGER, 1, TerminationStatus::Success);
+        p.on_done(t, LOGGER, 1, TerminationStatus::Success, Ending::Closed);
         assert!(p.finished());
         assert_eq!(
             p.statuses(),
@@ -312,7 +314,7 @@ mod tests {
         let mut p = plan(RunMode::UntilAllDone);
         p.tick(t);
         assert_eq!(
-            launched(&p.on_done(t, DB, 1, TerminationStatus::Success)),
+            launched(&p.on_done(t, DB, 1, TerminationStatus::Success, Ending::Closed)),
             [CACHE]
         );
     }
@@ -327,16 +329,16 @@ mod tests {
         p.on_event(t, WEB, 1, EventKind::Ready);
         assert_eq!(stopped(&p.shutdown(t)), [LOGGER, WEB]);
         assert_eq!(
-            stopped(&p.on_done(t, WEB, 1, TerminationStatus::Success)),
+            stopped(&p.on_done(t, WEB, 1, TerminationStatus::Success, Ending::Closed)),
             [CACHE]
         );
         assert_eq!(
-            stopped(&p.on_done(t, CACHE, 1, TerminationStatus::Success)),
+            stopped(&p.on_done(t, CACHE, 1, TerminationStatus::Success, Ending::Closed)),
             [DB]
         );
-        p.on_done(t, DB, 1, TerminationStatus::Success);
+        p.on_done(t, DB, 1, TerminationStatus::Success, Ending::Closed);
         assert!(!p.finished());
-        p.on_done(t, LOGGER, 1, TerminationStatus::Success);
+        p.on_done(t, LOGGER, 1, TerminationStatus::Success, Ending::Closed);
         assert!(p.finished());
     }
 
@@ -345,10 +347,10 @@ mod tests {
         let t = Instant::now();
         let mut p = plan(RunMode::Daemon);
         p.tick(t);
-        p.on_done(t, LOGGER, 1, TerminationStatus::Success);
-        p.on_done(t, DB, 1, TerminationStatus::Success);
-        p.on_done(t, CACHE, 1, TerminationStatus::Success);
-        p.on_done(t, WEB, 1, TerminationStatus::Success);
+        p.on_done(t, LOGGER, 1, TerminationStatus::Success, Ending::Closed);
+        p.on_done(t, DB, 1, TerminationStatus::Success, Ending::Closed);
+        p.on_done(t, CACHE, 1, TerminationStatus::Success, Ending::Closed);
+        p.on_done(t, WEB, 1, TerminationStatus::Success, Ending::Closed);
         assert!(!p.finished());
         p.shutdown(t);
         assert!(p.finished());

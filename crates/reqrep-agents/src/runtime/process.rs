@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::attempt::{Launch, Message};
 use super::child_wire::{self, ATTEMPT_ENV, CHILD_ENV, PARENT_ENV, STOP_LINE};
+use super::event::Ending;
 use super::{EventKind, TerminationStatus};
 
 /// How often the waiter looks whether the child has exited.
@@ -147,16 +148,18 @@ fn wait_for_exit(child: &Mutex<Child>) -> io::Result<ExitStatus> {
 
 /// Turns the child's exit into its status and reports it.
 fn report_exit(exit: io::Result<ExitStatus>, agent: usize, attempt: u32, inbox: &Sender<Message>) {
-    let (status, cause) = match exit {
+    let (status, ending, cause) = match exit {
         Ok(exit) => match exit.code().and_then(TerminationStatus::from_exit_code) {
-            Some(status) => (status, None),
+            Some(status) => (status, Ending::Closed, None),
             None => (
                 TerminationStatus::Critical,
+                Ending::Unclosed { code: exit.code() },
                 Some(format!("child process crashed ({exit})")),
             ),
         },
         Err(err) => (
             TerminationStatus::Critical,
+            Ending::Unclosed { code: None },
             Some(format!("lost track of the child process: {err}")),
         ),
     };
@@ -171,6 +174,7 @@ fn report_exit(exit: io::Result<ExitStatus>, agent: usize, attempt: u32, inbox: 
         agent,
         attempt,
         status,
+        ending,
         returned: None,
     });
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::event::Ending;
 use super::{EventKind, RestartPolicy, TerminationStatus};
 
 /// What the driver must do for the supervised agent.
@@ -170,9 +171,13 @@ impl Supervision {
         if attempt != self.attempt || !self.attempt_live() {
             return;
         }
-        // Ready while stopping (say, after a start timeout) does not count:
-        // dependents must not start on an agent that is going away.
-        if kind == EventKind::Ready && matches!(self.phase, Phase::Starting { .. }) {
+        if kind == EventKind::Ready {
+            // Ready while stopping (a setup that ended after the start
+            // timeout, or raced a stop) is not reported: dependents must not
+            // start on an agent that is going away.
+            if !matches!(self.phase, Phase::Starting { .. }) {
+                return;
+            }
             self.ever_ready = true;
             self.phase = Phase::Running;
         }
@@ -185,13 +190,24 @@ impl Supervision {
         now: Instant,
         attempt: u32,
         status: TerminationStatus,
+        ending: Ending,
         out: &mut Vec<Directive>,
     ) {
         if attempt != self.attempt || !self.attempt_live() {
             return;
         }
-        let status = status.max(self.attempt_floor);
-        out.push(Directive::Emit(EventKind::Closed(status)));
+        let status = match ending {
+            Ending::Closed => {
+                let status = status.max(self.attempt_floor);
+                out.push(Directive::Emit(EventKind::Closed(status)));
+                status
+            }
+            Ending::Unclosed { code } => {
+                out.push(Directive::Emit(EventKind::ExitedWithoutClosing { code }));
+                TerminationStatus::Critical
+            }
+            Ending::NotRun => status.max(self.attempt_floor),
+        };
         self.after_attempt(now, status, true, out);
     }
 
@@ -248,9 +264,11 @@ impl Supervision {
                     "did not stop within the stop timeout of {:?}",
                     self.stop_timeout
                 ))));
-                out.push(Directive::Emit(EventKind::Closed(
-                    TerminationStatus::Critical,
-                )));
+                out.push(Directive::Emit(if self.restart_after_force {
+                    EventKind::Killed
+                } else {
+                    EventKind::Abandoned
+                }));
                 self.after_attempt(
                     now,
                     TerminationStatus::Critical,
@@ -377,7 +395,7 @@ mod tests {
         assert!(s.ever_ready());
         assert_eq!(s.next_deadline(), None, "no timer while running");
         assert_eq!(
-            step(|o| s.on_done(t0, 1, TerminationStatus::Success, o)),
+            step(|o| s.on_done(t0, 1, TerminationStatus::Success, Ending::Closed, o)),
             [
                 emit(EventKind::Closed(TerminationStatus::Success)),
                 emit(EventKind::Terminated(TerminationStatus::Success))
@@ -398,7 +416,7 @@ mod tests {
         );
         assert_eq!(out[1], Directive::SignalStop { attempt: 1 });
         // It stops cleanly, yet the attempt counts as an error.
-        let out = step(|o| s.on_done(t0 + START, 1, TerminationStatus::Success, o));
+        let out = step(|o| s.on_done(t0 + START, 1, TerminationStatus::Success, Ending::Closed, o));
         assert_eq!(out[0], emit(EventKind::Closed(TerminationStatus::Error)));
         assert_eq!(s.terminated(), Some(TerminationStatus::Error));
     }
@@ -426,7 +444,16 @@ mod tests {
             "no restart after a stop"
         );
         // A late end of the abandoned attempt changes nothing.
-        assert!(step(|o| s.on_done(t0 + STOP * 2, 1, TerminationStatus::Success, o)).is_empty());
+        assert!(
+            step(|o| s.on_done(
+                t0 + STOP * 2,
+                1,
+                TerminationStatus::Success,
+                Ending::Closed,
+                o
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
@@ -434,7 +461,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = sup(restarts(2), false);
         step(|o| s.start(t0, o));
-        let out = step(|o| s.on_done(t0, 1, TerminationStatus::Critical, o));
+        let out = step(|o| s.on_done(t0, 1, TerminationStatus::Critical, Ending::Closed, o));
         assert_eq!(
             out[1],
             emit(EventKind::Restarting {
@@ -446,7 +473,7 @@ mod tests {
         let out = step(|o| s.tick(t0 + Duration::from_millis(100), o));
         assert_eq!(out[1], Directive::Launch { attempt: 2 });
         let t1 = t0 + Duration::from_millis(100);
-        let out = step(|o| s.on_done(t1, 2, TerminationStatus::Error, o));
+        let out = step(|o| s.on_done(t1, 2, TerminationStatus::Error, Ending::Closed, o));
         assert_eq!(
             out[1],
             emit(EventKind::Restarting {
@@ -456,7 +483,7 @@ mod tests {
         );
         let t2 = t1 + Duration::from_millis(200);
         step(|o| s.tick(t2, o));
-        let out = step(|o| s.on_done(t2, 3, TerminationStatus::Error, o));
+        let out = step(|o| s.on_done(t2, 3, TerminationStatus::Error, Ending::Closed, o));
         assert_eq!(
             out.last(),
             Some(&emit(EventKind::Terminated(TerminationStatus::Error)))
@@ -468,9 +495,9 @@ mod tests {
         let t0 = Instant::now();
         let mut s = sup(restarts(1), false);
         step(|o| s.start(t0, o));
-        step(|o| s.on_done(t0, 1, TerminationStatus::Error, o));
+        step(|o| s.on_done(t0, 1, TerminationStatus::Error, Ending::Closed, o));
         step(|o| s.tick(t0 + Duration::from_secs(1), o));
-        step(|o| s.on_done(t0, 2, TerminationStatus::Success, o));
+        step(|o| s.on_done(t0, 2, TerminationStatus::Success, Ending::Closed, o));
         assert_eq!(s.terminated(), Some(TerminationStatus::Warning));
     }
 
@@ -479,7 +506,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = sup(restarts(1), true);
         step(|o| s.start(t0, o));
-        step(|o| s.on_done(t0, 1, TerminationStatus::Error, o));
+        step(|o| s.on_done(t0, 1, TerminationStatus::Error, Ending::Closed, o));
         assert!(
             step(|o| s.on_event(1, EventKind::Heartbeat, o)).is_empty(),
             "in backoff"
@@ -513,7 +540,7 @@ mod tests {
 
         let mut backing_off = sup(restarts(5), false);
         step(|o| backing_off.start(t0, o));
-        step(|o| backing_off.on_done(t0, 1, TerminationStatus::Critical, o));
+        step(|o| backing_off.on_done(t0, 1, TerminationStatus::Critical, Ending::Closed, o));
         step(|o| backing_off.request_stop(t0, o));
         assert_eq!(backing_off.terminated(), Some(TerminationStatus::Critical));
     }
@@ -524,7 +551,7 @@ mod tests {
         let mut s = sup(RestartPolicy::Never, false);
         step(|o| s.warn("limit 0".into(), o));
         step(|o| s.start(t0, o));
-        step(|o| s.on_done(t0, 1, TerminationStatus::Success, o));
+        step(|o| s.on_done(t0, 1, TerminationStatus::Success, Ending::Closed, o));
         assert_eq!(s.terminated(), Some(TerminationStatus::Warning));
 
         let mut rejected = sup(RestartPolicy::Never, false);
