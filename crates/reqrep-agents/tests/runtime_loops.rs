@@ -1,6 +1,6 @@
-//! Looping and periodic agents through the orchestrator: cycle limits,
-//! recoverable and fatal errors, an immediate first run and a stop that
-//! cuts the wait between runs short.
+//! Looping and periodic agents through the orchestrator: cycle and run
+//! limits, recoverable and fatal errors, an immediate first run, no wait
+//! after the last run, and a stop that cuts the wait between runs short.
 
 mod runtime_support;
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqrep_agents::runtime::{
     AgentConfig, AgentContext, AgentError, AgentOptions, EventKind, LoopConfig, Looping,
     LoopingAgent, Orchestrator, OrchestratorOptions, Periodic, PeriodicAgent, PeriodicConfig,
-    RunMode, TerminationStatus,
+    RunMode, TerminationStatus, Timing,
 };
 use runtime_support::{Log, kinds, run_bounded, run_ok, wait_for};
 
@@ -118,14 +118,98 @@ impl PeriodicAgent for Probe {
     }
 }
 
+/// Every periodic timing.
+const TIMINGS: [Timing; 3] = [Timing::catch_up(), Timing::Skip, Timing::FixedDelay];
+
+/// Runs a [`Probe`] with `config` until the run ends by itself (bounded).
+fn run_probe(config: PeriodicConfig) -> (reqrep_agents::runtime::RunReport, usize) {
+    let (tx, runs) = mpsc::channel();
+    let mut orchestrator = Orchestrator::default();
+    orchestrator
+        .register(
+            "probe",
+            Periodic::new(Probe { runs: tx }, config),
+            AgentOptions::default(),
+        )
+        .expect("register");
+    let report = run_ok(orchestrator);
+    (report, runs.try_iter().count())
+}
+
+#[test]
+fn periodic_limit_three_runs_exactly_three_runs_and_ends_by_itself() {
+    for timing in TIMINGS {
+        let config = PeriodicConfig::every(Duration::from_millis(1))
+            .limit(3)
+            .timing(timing);
+        let (report, runs) = run_probe(config);
+        assert_eq!(runs, 3, "{timing:?}");
+        assert_eq!(report.status("probe"), Some(TerminationStatus::Success));
+        let kinds = kinds(&report, "probe");
+        assert!(kinds.contains(&EventKind::Heartbeat));
+        assert!(
+            !kinds.contains(&EventKind::StopRequested),
+            "no stop: the limit ended it, {kinds:?}"
+        );
+    }
+}
+
+#[test]
+fn periodic_limit_ends_right_after_the_last_run() {
+    for timing in TIMINGS {
+        // No wait follows the last run: with a one-hour interval the run
+        // could not otherwise end within the test's bound.
+        let config = PeriodicConfig::every(Duration::from_secs(3600))
+            .limit(1)
+            .timing(timing);
+        let (report, runs) = run_probe(config);
+        assert_eq!(runs, 1, "{timing:?}");
+        assert_eq!(report.status("probe"), Some(TerminationStatus::Success));
+    }
+}
+
+/// Stops itself in its first run.
+struct StopsItself {
+    runs: mpsc::Sender<Instant>,
+}
+
+impl PeriodicAgent for StopsItself {
+    fn runner(&mut self, ctx: &AgentContext) -> Result<(), AgentError> {
+        let _ = self.runs.send(Instant::now());
+        ctx.request_stop();
+        Ok(())
+    }
+}
+
+#[test]
+fn periodic_stop_between_runs_ends_the_schedule_at_once() {
+    for timing in TIMINGS {
+        let (tx, runs) = mpsc::channel();
+        let config = PeriodicConfig::every(Duration::from_secs(3600)).timing(timing);
+        let mut orchestrator = Orchestrator::default();
+        orchestrator
+            .register(
+                "probe",
+                Periodic::new(StopsItself { runs: tx }, config),
+                AgentOptions::default().stop_timeout(Duration::from_secs(3600)),
+            )
+            .unwrap();
+        // Bounded: a wait for the next slot would outlast the bound.
+        let report = run_ok(orchestrator);
+        assert_eq!(runs.try_iter().count(), 1, "{timing:?}");
+        assert_eq!(report.status("probe"), Some(TerminationStatus::Success));
+        assert!(!kinds(&report, "probe").contains(&EventKind::ForcedStop));
+    }
+}
+
 #[test]
 fn periodic_first_run_is_immediate_and_stop_interrupts_the_wait() {
-    for delay_compensation in [true, false] {
+    for timing in TIMINGS {
         let (tx, runs) = mpsc::channel();
         // An interval far longer than the test: only a stop can end the wait.
         let config = PeriodicConfig::default().with(|c| {
             c.interval = Duration::from_secs(3600);
-            c.delay_compensation = delay_compensation;
+            c.timing = timing;
         });
         let mut orchestrator =
             Orchestrator::new(OrchestratorOptions::default().run_mode(RunMode::Daemon));

@@ -72,20 +72,32 @@ impl LoopConfig {
 
     /// Whether `done` cycles reach the limit.
     fn reached(&self, done: u64) -> bool {
-        u64::try_from(self.limit).is_ok_and(|limit| done >= limit)
+        limit_reached(self.limit, done)
     }
 }
 
 impl AgentConfig for LoopConfig {
     fn validate(&self) -> Vec<ConfigIssue> {
-        match self.limit {
-            ..=-2 => vec![ConfigIssue::error(format!(
-                "limit must be -1 (run until stopped) or at least 0, not {}",
-                self.limit
-            ))],
-            0 => vec![ConfigIssue::warning("limit 0 runs no cycle")],
-            _ => Vec::new(),
-        }
+        limit_issues(self.limit, "cycle")
+    }
+}
+
+/// Whether `done` runs reach `limit` (-1: never). Shared by [`LoopConfig`]
+/// and [`PeriodicConfig`](super::PeriodicConfig).
+pub(super) fn limit_reached(limit: i64, done: u64) -> bool {
+    u64::try_from(limit).is_ok_and(|limit| done >= limit)
+}
+
+/// The issues of a run count `limit`, whose runs are called `what`: below
+/// -1 is an error, 0 a warning (nothing would run). Shared by [`LoopConfig`]
+/// and [`PeriodicConfig`](super::PeriodicConfig).
+pub(super) fn limit_issues(limit: i64, what: &str) -> Vec<ConfigIssue> {
+    match limit {
+        ..=-2 => vec![ConfigIssue::error(format!(
+            "limit must be -1 (run until stopped) or at least 0, not {limit}"
+        ))],
+        0 => vec![ConfigIssue::warning(format!("limit 0 runs no {what}"))],
+        _ => Vec::new(),
     }
 }
 

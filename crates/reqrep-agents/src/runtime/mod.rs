@@ -4,10 +4,10 @@
 //! An [`Agent`] has hooks `setup`, `execute`, `on_stop` and `on_close`, and
 //! declares [`Plugin`](crate::Plugin)s that the runtime initialises before
 //! `setup` and finalises after `on_close`. [`LoopingAgent`] (a `cycle` run up
-//! to a `limit`) and [`PeriodicAgent`] (a `runner` on a [`Schedule`]) become
-//! agents through the [`Looping`] and [`Periodic`] adapters. Configuration is
-//! typed ([`AgentConfig`]) and checked before start against a
-//! [`ValidationPolicy`].
+//! to a `limit`) and [`PeriodicAgent`] (a `runner` on a [`Schedule`], timed
+//! as its [`Timing`] says) become agents through the [`Looping`] and
+//! [`Periodic`] adapters. Configuration is typed ([`AgentConfig`]) and
+//! checked before start against a [`ValidationPolicy`].
 //!
 //! The [`Orchestrator`] registers agents under unique names and runs them:
 //! dependencies first, each within its start timeout; stops them dependents
@@ -72,7 +72,8 @@
 //! - `error`: [`AgentError`], [`OrchestratorError`].
 //! - `config`: [`AgentConfig`], [`ConfigIssue`], [`Severity`], [`ValidationPolicy`].
 //! - `looping`, `periodic`: the looping and periodic agents and adapters.
-//! - `schedule`: [`Schedule`], the periodic timing (pure).
+//! - `timing`, `schedule`: [`Timing`] (what to do after an overrun) and
+//!   [`Schedule`], the periodic run times it gives (pure).
 //! - `status`, `event`: [`TerminationStatus`], [`StatusEvent`], [`EventKind`].
 //! - `options`, `restart`: [`AgentOptions`], [`OrchestratorOptions`], [`RestartPolicy`].
 //! - `orchestrator`, `report`: [`Orchestrator`], [`RunReport`]; a run is
@@ -106,6 +107,7 @@ mod restart;
 mod schedule;
 mod status;
 mod supervision;
+mod timing;
 
 pub use agent::Agent;
 pub use config::{AgentConfig, ConfigIssue, Severity, ValidationPolicy, Verdict};
@@ -120,3 +122,4 @@ pub use report::RunReport;
 pub use restart::RestartPolicy;
 pub use schedule::Schedule;
 pub use status::{EXIT_CRITICAL, EXIT_ERROR, EXIT_SUCCESS, EXIT_WARNING, TerminationStatus};
+pub use timing::Timing;
