@@ -1,7 +1,9 @@
 //! Child-process agents: crashes (abort, panic) stay in their child, are
-//! reported as `Critical` and restarted per policy; children hear a stop on
-//! their control pipe and are killed when they ignore it; thread agents
-//! next to them finish normally.
+//! reported as `Critical` and restarted per policy; a child that exits
+//! without reporting its close (`std::process::exit` in a hook) is
+//! `ExitedWithoutClosing`; children hear a stop on their control pipe (and
+//! run `on_stop`, only then) and are killed when they ignore it; thread
+//! agents next to them finish normally.
 //!
 //! This file has its own `main` (`harness = false`): the orchestrator
 //! re-executes this very program for each child agent, and `run` then runs
@@ -79,15 +81,39 @@ impl Agent for Crasher {
     }
 }
 
-/// Waits on its stop token (which a child's control pipe stops). Its
-/// heartbeat says it is in `execute`.
-struct Waiter;
+/// The marker an agent's `on_stop` leaves in the shared directory.
+fn on_stop_marker(agent: &str) -> String {
+    format!("{agent}.on_stop")
+}
+
+/// Waits on its stop token (which a child's control pipe stops); its
+/// `on_stop` leaves a marker. Its heartbeat says it is in `execute`.
+struct Waiter {
+    dir: PathBuf,
+}
 
 impl Agent for Waiter {
     fn execute(&mut self, ctx: &AgentContext) -> Result<(), AgentError> {
         ctx.heartbeat();
         ctx.stop_token().wait_timeout(Duration::from_secs(3600));
         Ok(())
+    }
+
+    fn on_stop(&mut self, ctx: &AgentContext) {
+        count_run(&self.dir, &on_stop_marker(ctx.name()));
+    }
+}
+
+/// Leaves the process from the middle of `execute`, skipping the rest of
+/// its lifecycle.
+struct Exiter {
+    dir: PathBuf,
+}
+
+impl Agent for Exiter {
+    fn execute(&mut self, ctx: &AgentContext) -> Result<(), AgentError> {
+        count_run(&self.dir, ctx.name());
+        std::process::exit(0)
     }
 }
 
@@ -103,7 +129,8 @@ impl Agent for Stubborn {
     }
 }
 
-/// Prints and counts a few cycles.
+/// Prints and counts a few cycles; its `on_stop` (there is no stop: it
+/// ends by itself) would leave a marker.
 struct Chatty {
     dir: PathBuf,
 }
@@ -113,6 +140,10 @@ impl LoopingAgent for Chatty {
         count_run(&self.dir, ctx.name());
         println!("{} says hello", ctx.name());
         Ok(())
+    }
+
+    fn on_stop(&mut self, ctx: &AgentContext) {
+        count_run(&self.dir, &on_stop_marker(ctx.name()));
     }
 }
 
@@ -152,8 +183,22 @@ fn orchestrator(dir: &Path) -> Orchestrator {
         .expect("register");
     o.register("chatty", chatty, child.clone())
         .expect("register");
-    o.register("waiter", Waiter, child.clone())
-        .expect("register");
+    o.register(
+        "waiter",
+        Waiter {
+            dir: dir.to_owned(),
+        },
+        child.clone(),
+    )
+    .expect("register");
+    o.register(
+        "exiter",
+        Exiter {
+            dir: dir.to_owned(),
+        },
+        child.clone(),
+    )
+    .expect("register");
     o.register(
         "stubborn",
         Stubborn,
@@ -208,6 +253,7 @@ fn run(dir: &Path) -> RunReport {
         ("aborter", "terminated"),
         ("panicker", "terminated"),
         ("chatty", "terminated"),
+        ("exiter", "terminated"),
         ("steady", "terminated"),
         ("waiter", "executing"),
         ("stubborn", "executing"),
@@ -270,9 +316,15 @@ fn check(report: &RunReport, dir: &Path) {
     assert!(
         crashes
             .iter()
-            .all(|c| c.starts_with("child process crashed")),
+            .all(|c| c.starts_with("child process crashed (signal ")),
         "{crashes:?}"
     );
+    let unclosed = aborter
+        .iter()
+        .filter(|k| **k == EventKind::ExitedWithoutClosing { code: None })
+        .count();
+    assert_eq!(unclosed, 3, "an abort is no close");
+    assert!(!aborter.iter().any(|k| matches!(k, EventKind::Closed(_))));
 
     // A panic in a child is caught there and reported with its message.
     assert_eq!(report.status("panicker"), Some(TerminationStatus::Critical));
@@ -281,11 +333,35 @@ fn check(report: &RunReport, dir: &Path) {
         failures(report, "panicker"),
         ["execute panicked: child panicker gives up"]
     );
+    assert!(
+        kinds(report, "panicker").contains(&EventKind::Closed(TerminationStatus::Critical)),
+        "the panic was caught: the child closed"
+    );
+
+    // `std::process::exit` in a hook skips the close: whatever its code.
+    assert_eq!(report.status("exiter"), Some(TerminationStatus::Critical));
+    assert_eq!(runs(dir, "exiter"), 1);
+    let exiter = kinds(report, "exiter");
+    assert!(
+        exiter.contains(&EventKind::ExitedWithoutClosing { code: Some(0) }),
+        "{exiter:?}"
+    );
+    assert!(!exiter.iter().any(|k| matches!(k, EventKind::Closed(_))));
+    assert_eq!(
+        failures(report, "exiter"),
+        ["child process exited with code 0 without closing (std::process::exit in a hook?)"]
+    );
 
     // Children next to the crashes are unaffected.
     assert_eq!(report.status("chatty"), Some(TerminationStatus::Success));
     assert_eq!(runs(dir, "chatty"), 2);
     assert!(kinds(report, "chatty").contains(&EventKind::Ready));
+    assert!(kinds(report, "chatty").contains(&EventKind::Closed(TerminationStatus::Success)));
+    assert_eq!(
+        runs(dir, &on_stop_marker("chatty")),
+        0,
+        "no on_stop for a child that ended by itself"
+    );
     assert_eq!(report.status("steady"), Some(TerminationStatus::Success));
     assert_eq!(
         runs(dir, "steady"),
@@ -293,11 +369,28 @@ fn check(report: &RunReport, dir: &Path) {
         "the thread agent ran in this process"
     );
 
-    // A stop reaches a child through its control pipe.
+    // A stop reaches a child through its control pipe: its on_stop runs
+    // there, and it closes.
     assert_eq!(report.status("waiter"), Some(TerminationStatus::Success));
-    assert!(!kinds(report, "waiter").contains(&EventKind::ForcedStop));
+    let waiter = kinds(report, "waiter");
+    assert!(!waiter.contains(&EventKind::ForcedStop));
+    assert!(waiter.contains(&EventKind::Closed(TerminationStatus::Success)));
+    assert_eq!(
+        runs(dir, &on_stop_marker("waiter")),
+        1,
+        "on_stop ran once in the child"
+    );
 
-    // A child that ignores the stop is killed.
+    // A child that ignores the stop is killed, without closing.
     assert_eq!(report.status("stubborn"), Some(TerminationStatus::Critical));
-    assert!(kinds(report, "stubborn").contains(&EventKind::ForcedStop));
+    let stubborn = kinds(report, "stubborn");
+    assert!(stubborn.contains(&EventKind::ForcedStop));
+    assert!(stubborn.contains(&EventKind::Killed));
+    assert!(
+        !stubborn.iter().any(|k| matches!(
+            k,
+            EventKind::Closed(_) | EventKind::ExitedWithoutClosing { .. }
+        )),
+        "{stubborn:?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The child's side of a child-process agent: run the one named agent in
 //! this process, stop when the orchestrator says so (or goes away), report
-//! events on stdout and the status as the exit code.
+//! events on stdout, then the close with its status, and exit with the
+//! status's code.
 
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
@@ -29,8 +30,8 @@ fn is_parent(_pid: u32) -> bool {
     true
 }
 
-/// Runs `agent` (the registration named by [`requested`]) to its end and
-/// returns the exit code for its status.
+/// Runs `agent` (the registration named by [`requested`]) to its end,
+/// reports the close on stdout and returns the exit code for its status.
 pub(crate) fn run(name: &str, agent: &mut dyn Agent, options: &AgentOptions) -> i32 {
     let attempt = std::env::var(ATTEMPT_ENV)
         .ok()
@@ -46,7 +47,12 @@ pub(crate) fn run(name: &str, agent: &mut dyn Agent, options: &AgentOptions) -> 
     });
     let ctx = AgentContext::new(name.into(), stop, attempt, options.heartbeat_interval, sink);
     let status = lifecycle::run(agent, &ctx);
-    let _ = io::stdout().flush();
+    // The last event line: the orchestrator knows from it that the
+    // lifecycle closed (an exit without it did not).
+    let mut out = io::stdout().lock();
+    let _ = out
+        .write_all(&child_wire::encode_closed(status))
+        .and_then(|()| out.flush());
     status.exit_code()
 }
 

@@ -1,11 +1,14 @@
 //! What every hook receives: [`AgentContext`].
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use super::EventKind;
+use reqrep_core::StopHook;
+
+use super::{EventKind, lifecycle};
 use crate::StopToken;
 
 /// Where a context's events go: the orchestrator's channel, a child
@@ -39,6 +42,11 @@ struct Inner {
     last_heartbeat: Mutex<Option<Instant>>,
     /// Whether a warning was reported: the run ends with at least `Warning`.
     warned: AtomicBool,
+    /// The hooks of [`AgentContext::on_stop_requested`], registered on
+    /// `stop` until the attempt ends.
+    stop_hooks: Mutex<Vec<StopHook>>,
+    /// Whether one of those hooks panicked: the run ends `Critical`.
+    stop_hook_panicked: AtomicBool,
 }
 
 impl fmt::Debug for AgentContext {
@@ -76,6 +84,8 @@ impl AgentContext {
                 heartbeat_interval,
                 last_heartbeat: Mutex::new(None),
                 warned: AtomicBool::new(false),
+                stop_hooks: Mutex::new(Vec::new()),
+                stop_hook_panicked: AtomicBool::new(false),
             }),
         }
     }
@@ -91,14 +101,77 @@ impl AgentContext {
         &self.inner.stop
     }
 
-    /// Whether the agent was asked to stop.
+    /// Whether the agent was asked to stop (by the orchestrator's stop or
+    /// shutdown, a start timeout, or [`Self::request_stop`]). Once true it
+    /// stays true for the attempt; [`Agent::on_stop`](super::Agent::on_stop)
+    /// then runs at the next safe point.
     pub fn is_stopped(&self) -> bool {
         self.inner.stop.is_stopped()
     }
 
-    /// Ends the agent's run from inside: loops stop after the current cycle.
+    /// Ends the agent's run from inside, as a stop from the orchestrator
+    /// would: the token is stopped (hooks of [`Self::on_stop_requested`]
+    /// run here, on this thread), loops stop after the current cycle, and
+    /// [`Agent::on_stop`](super::Agent::on_stop) runs when `execute` (or
+    /// `setup`) returns.
     pub fn request_stop(&self) {
         self.inner.stop.stop();
+    }
+
+    /// Runs `hook` at the moment the agent is asked to stop, on the thread
+    /// that asks (the orchestrator's, the child process's control thread,
+    /// or the agent's own for [`Self::request_stop`]), once; at once, on
+    /// this thread, when the agent is already stopped. The registration
+    /// lasts until the attempt ends: a hook whose stop never came is
+    /// dropped unrun then.
+    ///
+    /// This is the concurrent path to a stop, for an agent blocked in a
+    /// call that knows nothing of its [`StopToken`] (a channel `recv`, a
+    /// foreign library's blocking read): the hook wakes that call (sends a
+    /// message, closes a handle, sets a flag), `execute` returns, and
+    /// [`Agent::on_stop`](super::Agent::on_stop) follows on the agent's own
+    /// thread. It runs even for an agent stuck in such a call, which
+    /// `on_stop` cannot reach.
+    ///
+    /// Rules for `hook`:
+    /// - it must be quick and must not block: it runs inside the stop
+    ///   request, holding up the orchestrator (and the other hooks);
+    /// - it may run on any thread, possibly while the agent's hooks run;
+    /// - it cannot touch the agent's `&mut self` state: share what it needs
+    ///   through an `Arc`, an atomic or a channel;
+    /// - a panic in it is contained and reported, and the run ends
+    ///   `Critical`.
+    ///
+    /// A hook does not end the agent by itself: if the agent has not ended
+    /// within its stop timeout, it is still stopped by force.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use reqrep_agents::runtime::{Agent, AgentContext, AgentError};
+    ///
+    /// /// Blocks on a channel that knows nothing of stop tokens.
+    /// struct Listener;
+    ///
+    /// impl Agent for Listener {
+    ///     fn execute(&mut self, ctx: &AgentContext) -> Result<(), AgentError> {
+    ///         let (wake, woken) = mpsc::channel::<()>();
+    ///         // Dropping the sender ends the `recv` below.
+    ///         ctx.on_stop_requested(move || drop(wake));
+    ///         let _ = woken.recv();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn on_stop_requested(&self, hook: impl FnOnce() + Send + 'static) {
+        // A weak reference: the registration lives in `inner`, and the
+        // token it is registered on must not keep `inner` alive.
+        let inner = Arc::downgrade(&self.inner);
+        let guard = self.inner.stop.on_stop(move || run_stop_hook(&inner, hook));
+        self.inner
+            .stop_hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(guard);
     }
 
     /// Which run this is: 1, then +1 per restart.
@@ -139,6 +212,24 @@ impl AgentContext {
         (self.inner.sink)(EventKind::Warning(message));
     }
 
+    /// Drops the hooks of [`Self::on_stop_requested`] that have not run:
+    /// the attempt is over.
+    pub(crate) fn release_stop_hooks(&self) {
+        let hooks = std::mem::take(
+            &mut *self
+                .inner
+                .stop_hooks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        drop(hooks);
+    }
+
+    /// Whether a hook of [`Self::on_stop_requested`] panicked.
+    pub(crate) fn stop_hook_panicked(&self) -> bool {
+        self.inner.stop_hook_panicked.load(Ordering::SeqCst)
+    }
+
     /// Whether [`Self::warn`] was called.
     pub(crate) fn warned(&self) -> bool {
         self.inner.warned.load(Ordering::SeqCst)
@@ -155,6 +246,21 @@ impl AgentContext {
             .span
             .in_scope(|| tracing::error!(%cause, "agent failed"));
         (self.inner.sink)(EventKind::Failed(cause));
+    }
+}
+
+/// Runs a hook of [`AgentContext::on_stop_requested`], containing and
+/// reporting its panic: it runs on the stopping thread, which must not
+/// unwind.
+fn run_stop_hook(inner: &Weak<Inner>, hook: impl FnOnce()) {
+    let Err(payload) = panic::catch_unwind(AssertUnwindSafe(hook)) else {
+        return;
+    };
+    let message = lifecycle::panic_message(payload.as_ref());
+    if let Some(inner) = inner.upgrade() {
+        let ctx = AgentContext { inner };
+        ctx.inner.stop_hook_panicked.store(true, Ordering::SeqCst);
+        ctx.fail(format!("on_stop_requested hook panicked: {message}"));
     }
 }
 
@@ -206,5 +312,80 @@ pub(crate) mod tests {
         assert!(ctx.stop_token().is_stopped());
         assert_eq!(ctx.name(), "s");
         assert_eq!(ctx.attempt(), 1);
+    }
+
+    /// A hook that counts its runs and names the thread it ran on.
+    fn counting_hook(
+        ctx: &AgentContext,
+    ) -> (Arc<std::sync::atomic::AtomicUsize>, mpsc::Receiver<String>) {
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, on_thread) = mpsc::channel();
+        let counted = Arc::clone(&runs);
+        ctx.on_stop_requested(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            let _ = tx.send(name);
+        });
+        (runs, on_thread)
+    }
+
+    #[test]
+    fn a_stop_hook_runs_once_on_the_stopping_thread() {
+        let stop = StopToken::new();
+        let ctx = AgentContext::standalone("h", stop.clone());
+        let (runs, on_thread) = counting_hook(&ctx);
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "not before the stop");
+        std::thread::Builder::new()
+            .name("stopper".into())
+            .spawn(move || {
+                stop.stop();
+                stop.stop();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(on_thread.try_recv().as_deref(), Ok("stopper"));
+        ctx.request_stop();
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "once");
+    }
+
+    #[test]
+    fn a_stop_hook_registered_after_the_stop_runs_at_once() {
+        let ctx = AgentContext::standalone("h", StopToken::new());
+        ctx.request_stop();
+        let (runs, _on_thread) = counting_hook(&ctx);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn released_stop_hooks_do_not_run_nor_keep_the_context_alive() {
+        let stop = StopToken::new();
+        let ctx = AgentContext::standalone("h", stop.clone());
+        let (runs, _on_thread) = counting_hook(&ctx);
+        let held = ctx.clone();
+        ctx.on_stop_requested(move || drop(held));
+        assert_eq!(Arc::strong_count(&ctx.inner), 2, "the hook holds a clone");
+        ctx.release_stop_hooks();
+        assert_eq!(Arc::strong_count(&ctx.inner), 1, "released with the hook");
+        stop.stop();
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert!(!ctx.stop_hook_panicked());
+    }
+
+    #[test]
+    fn a_panicking_stop_hook_is_contained_and_reported() {
+        let (ctx, events) = recording("p", Duration::ZERO);
+        ctx.on_stop_requested(|| panic!("hook exploded"));
+        let (runs, _on_thread) = counting_hook(&ctx);
+        ctx.request_stop();
+        assert!(ctx.stop_hook_panicked());
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "the next hook still ran");
+        assert_eq!(
+            events.try_recv().ok(),
+            Some(EventKind::Failed(
+                "on_stop_requested hook panicked: hook exploded".into()
+            ))
+        );
     }
 }
