@@ -18,7 +18,7 @@ mod tests {
             .skip(1)
             .filter_map(|entry| {
                 let line = entry.lines().find(|l| l.trim_start().starts_with("name"))?;
-                Some(line.split('"').nth(1)?)
+                line.split('"').nth(1)
             })
             .collect()
     }
