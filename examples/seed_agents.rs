@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo run -p reqrep-examples --example seed_agents`
 //! (set `REQREP_EXAMPLE_ENDPOINT` to use another endpoint than
-//! `tcp://127.0.0.1:5555`).
+//! `tcp://127.0.0.1:5555`). It exits with 1 when an agent failed (the
+//! endpoint is in use, say), and 0 when both ended well.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use reqrep_agents::runtime::{
     Periodic, PeriodicAgent, PeriodicConfig,
 };
 use reqrep_agents::{ClientOptions, Plugin, ReqRep, SocketKind};
-use tracing::info;
+use tracing::{error, info, warn};
 
 fn endpoint() -> String {
     std::env::var("REQREP_EXAMPLE_ENDPOINT").unwrap_or_else(|_| "tcp://127.0.0.1:5555".into())
@@ -30,7 +31,11 @@ struct RequesterAgent {
 impl PeriodicAgent for RequesterAgent {
     fn runner(&mut self, ctx: &AgentContext) -> Result<(), AgentError> {
         if self.sent == 10 {
-            self.zmq.request(b"END").map_err(AgentError::recoverable)?;
+            // Tell the replier to end, and end either way: a lost answer to
+            // END must not keep this agent sending it forever.
+            if let Err(err) = self.zmq.request(b"END") {
+                warn!(cause = %err, "no answer to END");
+            }
             ctx.request_stop();
             return Ok(());
         }
@@ -106,7 +111,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let report = orchestrator.run()?;
     for (name, status) in report.statuses() {
-        info!(agent = name, ?status, "finished");
+        info!(agent = name, %status, "finished");
+    }
+    if report.worst().is_failure() {
+        error!(status = %report.worst(), "an agent failed");
+        std::process::exit(1);
     }
     Ok(())
 }

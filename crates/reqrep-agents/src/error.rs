@@ -54,6 +54,12 @@ pub enum RequestError {
     /// The client's I/O task is gone.
     #[error("client closed")]
     Closed,
+    /// A plugin's request was made before the plugin's `init` or after its
+    /// `finalize`: most often the agent does not list the plugin in
+    /// [`Agent::plugins`](crate::runtime::Agent::plugins), so the runtime
+    /// never initialised it.
+    #[error("plugin not initialised: list it in `Agent::plugins()`")]
+    NotInitialised,
     /// A non-waiting request found the client's command queue full
     /// ([`ClientOptions::queue_capacity`]); nothing was sent.
     ///
@@ -76,7 +82,7 @@ impl RequestError {
             Self::Transport(_) | Self::Closed => Code::Unavailable,
             Self::TooLarge { .. } | Self::Full { .. } => Code::ResourceExhausted,
             Self::Stopped => Code::Cancelled,
-            Self::Usage(_) => Code::FailedPrecondition,
+            Self::Usage(_) | Self::NotInitialised => Code::FailedPrecondition,
         }
     }
 }
@@ -94,8 +100,11 @@ pub enum ReqRepError {
     /// A non-blocking call found nothing to do now.
     #[error("operation would block")]
     WouldBlock,
-    /// The plugin was used before `init` or after `finalize`.
-    #[error("plugin is not initialised")]
+    /// The plugin was used before `init` or after `finalize`: most often
+    /// the agent does not list it in
+    /// [`Agent::plugins`](crate::runtime::Agent::plugins), so the runtime
+    /// never initialised it.
+    #[error("plugin not initialised: list it in `Agent::plugins()`")]
     NotInitialised,
     /// A received message was not a valid reqrep envelope (counted and
     /// dropped; in REP mode it is answered INVALID_ARGUMENT).

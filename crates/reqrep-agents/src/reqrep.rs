@@ -6,6 +6,10 @@ use reqrep_core::socket::{self, Endpoint, SocketError, recv_frames, send_frames}
 use reqrep_core::{CorrelationId, Frame, Message, Request, Status, decode_body};
 use tracing::debug;
 
+/// The least time a REP plugin's socket keeps its last replies queued for
+/// sending when the plugin is finalised.
+const REPLY_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 use crate::client::requester::{Requester, poll_ms, readable};
 use crate::{
     ClientOptions, Plugin, PluginError, ReqRepError, RequestError, Response, STOP_POLL_SLICE,
@@ -318,7 +322,10 @@ impl ReqRep {
             return Err(RequestError::Usage("a send is awaiting its recv"));
         }
         let stop = self.stop.clone();
-        let requester = self.requester.as_mut().ok_or(RequestError::Closed)?;
+        let requester = self
+            .requester
+            .as_mut()
+            .ok_or(RequestError::NotInitialised)?;
         requester.request(vec![Frame::from(payload)], &stop)
     }
 
@@ -484,7 +491,13 @@ impl Plugin for ReqRep {
 
     fn finalize(&mut self) {
         self.requester = None;
-        self.rep = None;
+        if let Some(rep) = self.rep.take() {
+            // The last reply may still be queued: give it a bounded time to
+            // leave (a replier that ends right after answering must not
+            // lose that answer).
+            let linger = self.options.socket.linger.max(REPLY_LINGER);
+            let _ = rep.set_linger(i32::try_from(linger.as_millis()).unwrap_or(i32::MAX));
+        }
         self.sent = None;
         self.pending = None;
     }

@@ -142,3 +142,57 @@ fn broker_agent_hosts_a_broker_for_workers_and_clients() {
     let report = run.join().expect("run").expect("report");
     assert_eq!(report.status("broker"), Some(TerminationStatus::Success));
 }
+
+/// Uses its plugins without listing them in `plugins()`: the runtime never
+/// initialises them.
+struct Forgetful {
+    requester: ReqRep,
+    replier: ReqRep,
+    outcome: mpsc::Sender<Vec<String>>,
+}
+
+impl Agent for Forgetful {
+    fn execute(&mut self, _ctx: &AgentContext) -> Result<(), AgentError> {
+        let request = self.requester.request(b"ping").map(|_| ());
+        let send = self.requester.send(b"ping");
+        let recv = self.replier.recv().map(|_| ());
+        let outcomes = vec![
+            format!("{:?}", request.as_ref().map_err(ToString::to_string)),
+            format!("{:?}", send.as_ref().map_err(ToString::to_string)),
+            format!("{:?}", recv.as_ref().map_err(ToString::to_string)),
+        ];
+        let _ = self.outcome.send(outcomes);
+        assert!(matches!(request, Err(RequestError::NotInitialised)));
+        assert!(matches!(send, Err(ReqRepError::NotInitialised)));
+        assert!(matches!(recv, Err(ReqRepError::NotInitialised)));
+        Ok(())
+    }
+    // No `plugins()`: the mistake under test.
+}
+
+#[test]
+fn a_plugin_missing_from_plugins_says_how_to_fix_it() {
+    let (tx, rx) = mpsc::channel();
+    let mut orchestrator = Orchestrator::new(OrchestratorOptions::default());
+    let agent = Forgetful {
+        requester: ReqRep::new("inproc://never-connected", SocketKind::Req),
+        replier: ReqRep::new("tcp://127.0.0.1:*", SocketKind::Rep),
+        outcome: tx,
+    };
+    orchestrator
+        .register("forgetful", agent, AgentOptions::default())
+        .expect("register");
+    let report = orchestrator.run().expect("run");
+    let outcomes = rx.recv_timeout(Duration::from_secs(10)).expect("outcomes");
+    assert_eq!(
+        report.status("forgetful"),
+        Some(TerminationStatus::Success),
+        "{outcomes:?}"
+    );
+    for outcome in &outcomes {
+        assert!(
+            outcome.contains("plugin not initialised: list it in `Agent::plugins()`"),
+            "{outcome}"
+        );
+    }
+}

@@ -323,3 +323,30 @@ fn raw_mode_interoperates_with_a_plain_pyzmq_peer() {
         "rs:hello 0\nrs:hello 1\nrs:hello 2\n"
     );
 }
+
+#[test]
+fn a_replier_finalised_right_after_its_reply_still_delivers_it() {
+    // Each round: a fresh replier answers once with a reply too large to
+    // leave at once, and is finalised and dropped right away, the way an
+    // agent that ends after its last reply is. Without a linger on
+    // finalize, libzmq discards what is still queued.
+    const REPLY_BYTES: usize = 12 * 1024 * 1024;
+    for round in 0..5_u8 {
+        let stop = StopToken::new();
+        let (mut rep, endpoint) = replier(&stop);
+        let server = thread::spawn(move || {
+            rep.recv().expect("request");
+            rep.send(&vec![round; REPLY_BYTES]).expect("reply");
+            rep.finalize();
+            drop(rep);
+        });
+        let options = ClientOptions::default()
+            .timeout(Duration::from_secs(5))
+            .retry(RetryPolicy::default().max_attempts(1));
+        let mut req = requester(&endpoint, options);
+        let reply = req.request(b"last words").expect("the reply arrives");
+        assert_eq!(reply.body().len(), REPLY_BYTES);
+        assert!(reply.body().iter().all(|b| *b == round));
+        server.join().expect("server");
+    }
+}
