@@ -181,6 +181,13 @@ fn orchestrator(dir: &Path) -> Orchestrator {
     .expect("register");
     o.register("panicker", crasher(Crash::Panic), child.clone())
         .expect("register");
+    let rerun = Looping::new(
+        Chatty {
+            dir: dir.to_owned(),
+        },
+        LoopConfig::limit(1),
+    );
+    o.register("rerun", rerun, child.clone()).expect("register");
     o.register("chatty", chatty, child.clone())
         .expect("register");
     o.register(
@@ -213,6 +220,15 @@ fn orchestrator(dir: &Path) -> Orchestrator {
 fn main() {
     let dir = shared_dir();
     if let Some(agent) = Orchestrator::child_agent() {
+        if agent == "rerun" {
+            // Work that only the orchestrating process should do, left
+            // unguarded: it runs again here, and a debug build says so.
+            std::thread::spawn(|| {
+                loop {
+                    std::thread::park();
+                }
+            });
+        }
         // The panics here are on purpose: one line each is enough.
         std::panic::set_hook(Box::new(move |info| eprintln!("child {agent}: {info}")));
         // Runs the one agent and exits with its status.
@@ -253,6 +269,7 @@ fn run(dir: &Path) -> RunReport {
         ("aborter", "terminated"),
         ("panicker", "terminated"),
         ("chatty", "terminated"),
+        ("rerun", "terminated"),
         ("exiter", "terminated"),
         ("steady", "terminated"),
         ("waiter", "executing"),
@@ -354,6 +371,23 @@ fn check(report: &RunReport, dir: &Path) {
 
     // Children next to the crashes are unaffected.
     assert_eq!(report.status("chatty"), Some(TerminationStatus::Success));
+
+    // Work before `run` that ran again in a child is pointed out in debug
+    // builds, as advice: the status stays what the agent earned.
+    let rerun_warnings = |agent| {
+        kinds(report, agent)
+            .into_iter()
+            .filter(|k| matches!(k, EventKind::Warning(w) if w.contains("ran again")))
+            .count()
+    };
+    assert_eq!(report.status("rerun"), Some(TerminationStatus::Success));
+    assert_eq!(
+        rerun_warnings("rerun"),
+        usize::from(cfg!(debug_assertions)),
+        "{:?}",
+        kinds(report, "rerun")
+    );
+    assert_eq!(rerun_warnings("chatty"), 0, "a clean child is not warned");
     assert_eq!(runs(dir, "chatty"), 2);
     assert!(kinds(report, "chatty").contains(&EventKind::Ready));
     assert!(kinds(report, "chatty").contains(&EventKind::Closed(TerminationStatus::Success)));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::child_wire::{self, ATTEMPT_ENV, CHILD_ENV, PARENT_ENV, STOP_LINE};
 use super::context::EventSink;
-use super::{Agent, AgentContext, AgentOptions, TerminationStatus, lifecycle};
+use super::{Agent, AgentContext, AgentOptions, EventKind, TerminationStatus, lifecycle, rerun};
 use crate::StopToken;
 
 /// The agent this process must run as a child, if it is one: the
@@ -37,6 +37,8 @@ pub(crate) fn run(name: &str, agent: &mut dyn Agent, options: &AgentOptions) -> 
         .ok()
         .and_then(|a| a.parse().ok())
         .unwrap_or(1);
+    // Before this runtime starts threads of its own.
+    let rerun = rerun::check(name);
     let stop = StopToken::new();
     watch_stdin(stop.clone());
     let sink: EventSink = Arc::new(|kind| {
@@ -45,6 +47,10 @@ pub(crate) fn run(name: &str, agent: &mut dyn Agent, options: &AgentOptions) -> 
             let _ = out.write_all(&line).and_then(|()| out.flush());
         }
     });
+    if let Some(warning) = rerun {
+        // Sent as an event only: advice, it does not change the status.
+        sink(EventKind::Warning(warning));
+    }
     let ctx = AgentContext::new(name.into(), stop, attempt, options.heartbeat_interval, sink);
     let status = lifecycle::run(agent, &ctx);
     // The last event line: the orchestrator knows from it that the

@@ -58,13 +58,20 @@
 //!   ([`TerminationStatus::exit_code`]). The child's stdin is its stop
 //!   signal (a `stop` line, or end of file when the orchestrator goes away);
 //!   its stdout carries events to the orchestrator, which forwards all other
-//!   output. A crash stays in the child.
+//!   output, and last of all the child's close with its status. A child that
+//!   exits without that close line (a crash, a signal, `std::process::exit`
+//!   in a hook) is [`EventKind::ExitedWithoutClosing`] and `Critical`. A
+//!   crash stays in the child. Everything `main` does before `run` runs
+//!   again in each child unless guarded by [`Orchestrator::child_agent`];
+//!   debug builds warn when a child finds threads or sockets already there
+//!   as its `run` begins.
 //!
 //! ## Forced stops
 //! An agent that does not end within its stop timeout is `Critical`. A
 //! thread or blocking task cannot be killed safely: it is abandoned (left
-//! running, detached) and not restarted, since it still owns the agent. A
-//! child process is killed, and may be restarted.
+//! running, detached; [`EventKind::Abandoned`]) and not restarted, since it
+//! still owns the agent. A child process is killed
+//! ([`EventKind::Killed`]), and may be restarted.
 //!
 //! ## Layout
 //! - `agent`: [`Agent`].
@@ -82,7 +89,8 @@
 //!   state machines (no threads, no clock).
 //! - `driver`, `recorder`: the loop that carries out the plan, and the event record.
 //! - `lifecycle`, `attempt`: running the hooks in a thread or task.
-//! - `process`, `child`, `child_wire`: both sides of a child-process agent.
+//! - `process`, `child`, `child_wire`: both sides of a child-process agent;
+//!   `rerun`: the debug-build warning about work that ran again in a child.
 
 mod agent;
 mod attempt;
@@ -103,6 +111,7 @@ mod plan;
 mod process;
 mod recorder;
 mod report;
+mod rerun;
 mod restart;
 mod schedule;
 mod status;
