@@ -31,6 +31,8 @@ pub(crate) enum Message {
     },
     /// The shutdown handle was used.
     Shutdown,
+    /// A command of the orchestrator's handle.
+    Command(super::handle::Request),
 }
 
 /// Identifies an attempt and where it reports.

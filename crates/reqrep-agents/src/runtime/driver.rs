@@ -4,11 +4,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
 use super::attempt::{self, Attempt, Launch, Message};
 use super::event::Ending;
+use super::handle::{Request, Shared};
 use super::plan::{Action, Plan};
 use super::process::ChildProcess;
 use super::recorder::Recorder;
@@ -46,15 +47,20 @@ pub(crate) struct Driver {
     recorder: Recorder,
     /// Runs `Task` agents.
     tokio: Option<tokio::runtime::Handle>,
+    /// What handles read: the run's phase and the agents' statuses.
+    shared: Arc<Shared>,
 }
 
 impl Driver {
+    /// A driver for `agents` reading `messages` (whose sender is `inbox`,
+    /// shared with the handles) and publishing statuses to `shared`.
     pub(crate) fn new(
         agents: Vec<Registration>,
+        (inbox, messages): (Sender<Message>, Receiver<Message>),
+        shared: Arc<Shared>,
         recorder: Recorder,
         tokio: Option<tokio::runtime::Handle>,
     ) -> Self {
-        let (inbox, messages) = mpsc::channel();
         let running = agents.iter().map(|_| None).collect();
         Self {
             agents,
@@ -63,12 +69,18 @@ impl Driver {
             messages,
             recorder,
             tokio,
+            shared,
         }
     }
 
     /// Runs `plan` to its end; a stop of `shutdown` starts the plan's
     /// shutdown.
+    ///
+    /// The shared statuses are updated after every change of the plan,
+    /// before the events of the change are recorded, so that a subscriber
+    /// that sees an event finds a status at least as recent.
     pub(crate) fn run(mut self, mut plan: Plan, shutdown: &StopToken) -> RunReport {
+        self.shared.begin(plan.agent_statuses());
         let mut queue = VecDeque::new();
         for (index, registration) in self.agents.iter().enumerate() {
             let issues = registration
@@ -99,6 +111,7 @@ impl Driver {
             queue.extend(plan.shutdown(Instant::now()));
         }
         queue.extend(plan.tick(Instant::now()));
+        self.shared.publish(plan.agent_statuses());
 
         loop {
             while let Some(action) = queue.pop_front() {
@@ -133,11 +146,14 @@ impl Driver {
                     plan.on_done(now, agent, attempt, status, ending)
                 }
                 Some(Message::Shutdown) => plan.shutdown(now),
+                Some(Message::Command(request)) => self.command(&mut plan, now, request),
                 None => plan.tick(now),
             };
+            self.shared.publish(plan.agent_statuses());
             queue.extend(actions);
         }
         drop(hook);
+        self.shared.end(plan.agent_statuses());
 
         let statuses = self
             .agents
@@ -168,6 +184,7 @@ impl Driver {
                         TerminationStatus::Error,
                         Ending::NotRun,
                     ));
+                    self.shared.publish(plan.agent_statuses());
                 }
             },
             Directive::SignalStop { attempt } => {
@@ -189,6 +206,27 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Applies a command of the handle and answers it, once the statuses
+    /// show its effect.
+    fn command(&mut self, plan: &mut Plan, now: Instant, request: Request) -> Vec<Action> {
+        let (answer, actions) = match plan.command(now, request.agent, request.command) {
+            Ok(actions) => (Ok(()), actions),
+            Err(err) => (Err(err), Vec::new()),
+        };
+        self.shared.publish(plan.agent_statuses());
+        match request.reply {
+            Some(reply) => {
+                let _ = reply.send(answer);
+            }
+            None => {
+                if let Err(err) = answer {
+                    tracing::warn!(command = ?request.command, cause = %err, "command refused");
+                }
+            }
+        }
+        actions
     }
 
     fn launch(&mut self, index: usize, attempt: u32) -> Result<Attempt, String> {

@@ -2,6 +2,7 @@
 //! for registration and start-up.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::PluginError;
 
@@ -65,6 +66,19 @@ pub enum OrchestratorError {
     /// The dependencies form a cycle (listed from its first agent back to it).
     #[error("dependency cycle: {}", .0.join(" -> "))]
     DependencyCycle(Vec<String>),
+    /// A heartbeat timeout that does not exceed the agent's heartbeat
+    /// interval (see [`AgentOptions::heartbeat_timeout`](super::AgentOptions::heartbeat_timeout)).
+    #[error(
+        "agent {agent:?}: the heartbeat timeout of {timeout:?} must exceed its heartbeat interval of {interval:?}"
+    )]
+    HeartbeatTimeout {
+        /// The agent.
+        agent: String,
+        /// Its heartbeat timeout.
+        timeout: Duration,
+        /// Its heartbeat interval.
+        interval: Duration,
+    },
     /// The tokio runtime for [`ExecutionMode::Task`](super::ExecutionMode::Task)
     /// agents could not be built.
     #[error("cannot start the tokio runtime for task agents: {0}")]

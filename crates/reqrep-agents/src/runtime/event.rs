@@ -58,8 +58,10 @@ pub enum EventKind {
         /// How long the orchestrator waits first.
         delay: Duration,
     },
-    /// The agent is done for good, with its final status. Always the last
-    /// event of an agent.
+    /// The agent is done, with its final status: its last event, unless it
+    /// is started again through the
+    /// [`OrchestratorHandle`](super::OrchestratorHandle) (then `Started`
+    /// follows, and a later `Terminated` gives the new final status).
     Terminated(TerminationStatus),
 }
 

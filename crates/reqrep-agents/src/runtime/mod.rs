@@ -69,9 +69,18 @@
 //! ## Forced stops
 //! An agent that does not end within its stop timeout is `Critical`. A
 //! thread or blocking task cannot be killed safely: it is abandoned (left
-//! running, detached; [`EventKind::Abandoned`]) and not restarted, since it
-//! still owns the agent. A child process is killed
-//! ([`EventKind::Killed`]), and may be restarted.
+//! running, detached) and not restarted, since it still owns the agent (nor
+//! started again through the handle, unless that thread ends after all). A
+//! child process is killed, and may be restarted. Either way the events are
+//! `ForcedStop`, `Failed`, then [`EventKind::Abandoned`] or
+//! [`EventKind::Killed`].
+//!
+//! ## Control
+//! An [`OrchestratorHandle`] ([`Orchestrator::handle`]) stops, starts and
+//! restarts single agents of a running orchestrator and reads each one's
+//! [`AgentStatus`]; [`AgentOptions::heartbeat_timeout`] fails a running
+//! agent that falls silent; [`OrchestratorOptions::max_agents`] bounds the
+//! agents running at once.
 //!
 //! ## Layout
 //! - `agent`: [`Agent`].
@@ -85,6 +94,8 @@
 //! - `options`, `restart`: [`AgentOptions`], [`OrchestratorOptions`], [`RestartPolicy`].
 //! - `orchestrator`, `report`: [`Orchestrator`], [`RunReport`]; a run is
 //!   stopped through its [`StopToken`](crate::StopToken).
+//! - `handle`, `agent_status`: [`OrchestratorHandle`], [`ControlError`],
+//!   [`AgentStatus`], [`AgentState`].
 //! - `graph`, `supervision`, `plan`: dependency order and the supervision
 //!   state machines (no threads, no clock).
 //! - `driver`, `recorder`: the loop that carries out the plan, and the event record.
@@ -93,6 +104,7 @@
 //!   `rerun`: the debug-build warning about work that ran again in a child.
 
 mod agent;
+mod agent_status;
 mod attempt;
 mod child;
 mod child_wire;
@@ -102,6 +114,7 @@ mod driver;
 mod error;
 mod event;
 mod graph;
+mod handle;
 mod lifecycle;
 mod looping;
 mod options;
@@ -119,10 +132,12 @@ mod supervision;
 mod timing;
 
 pub use agent::Agent;
+pub use agent_status::{AgentState, AgentStatus};
 pub use config::{AgentConfig, ConfigIssue, Severity, ValidationPolicy, Verdict};
 pub use context::AgentContext;
 pub use error::{AgentError, OrchestratorError};
 pub use event::{EventKind, StatusEvent};
+pub use handle::{ControlError, OrchestratorHandle};
 pub use looping::{LoopConfig, Looping, LoopingAgent};
 pub use options::{AgentOptions, ExecutionMode, OrchestratorOptions, RunMode};
 pub use orchestrator::Orchestrator;

@@ -41,6 +41,7 @@ pub struct AgentOptions {
     pub(crate) restart: RestartPolicy,
     pub(crate) validation: ValidationPolicy,
     pub(crate) heartbeat_interval: Duration,
+    pub(crate) heartbeat_timeout: Option<Duration>,
 }
 
 impl Default for AgentOptions {
@@ -53,6 +54,7 @@ impl Default for AgentOptions {
             restart: RestartPolicy::Never,
             validation: ValidationPolicy::default(),
             heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: None,
         }
     }
 }
@@ -112,6 +114,27 @@ impl AgentOptions {
         self.heartbeat_interval = interval;
         self
     }
+
+    /// The longest a running agent may go without a sign of life (its
+    /// `Ready`, then its heartbeats). Past it the attempt fails (`Failed("no
+    /// heartbeat within ...")`, status at least `Error`), is asked to stop,
+    /// forced after the stop timeout as usual, and the restart policy
+    /// decides whether it runs again. It applies from `Ready` on (the start
+    /// timeout covers the start) and not while stopping.
+    ///
+    /// It must exceed the agent's longest gap between two heartbeats that
+    /// get through: heartbeats are rate-limited to one per
+    /// [`Self::heartbeat_interval`], and looping and periodic agents send
+    /// one per cycle or run, so the gap can reach the interval plus one
+    /// cycle (or one periodic interval plus its run). A timeout not above
+    /// the heartbeat interval makes `Orchestrator::run` fail with
+    /// [`OrchestratorError::HeartbeatTimeout`](super::OrchestratorError::HeartbeatTimeout).
+    /// Plain agents must call [`AgentContext::heartbeat`](super::AgentContext::heartbeat)
+    /// themselves. Default: none (no timeout).
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
 }
 
 /// When `Orchestrator::run` returns.
@@ -133,6 +156,7 @@ pub struct OrchestratorOptions {
     pub(crate) event_capacity: usize,
     pub(crate) subscriber_capacity: usize,
     pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
+    pub(crate) max_agents: Option<usize>,
 }
 
 impl Default for OrchestratorOptions {
@@ -142,6 +166,7 @@ impl Default for OrchestratorOptions {
             event_capacity: 10_000,
             subscriber_capacity: 1_024,
             tokio_handle: None,
+            max_agents: None,
         }
     }
 }
@@ -172,6 +197,23 @@ impl OrchestratorOptions {
     /// shuts it down (without waiting for abandoned tasks) afterwards.
     pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Self {
         self.tokio_handle = Some(handle);
+        self
+    }
+
+    /// At most `n` agents launched and not yet ended at once (starting,
+    /// running or stopping; 0 counts as 1). The others wait (state
+    /// [`AgentState::Waiting`](super::AgentState::Waiting)), in start order,
+    /// until an attempt ends and frees a slot; an agent backing off before a
+    /// restart holds none, and waits for one again. A forced stop frees the
+    /// slot even when it leaves a thread running.
+    ///
+    /// A bound smaller than a chain of dependencies that run until stopped
+    /// means the later agents of the chain wait for ever (until one of their
+    /// dependencies ends): an agent that waits for a slot while only its own
+    /// dependencies hold them all reports it in a `Warning` event (which
+    /// does not change its status). Default: no bound.
+    pub fn max_agents(mut self, n: usize) -> Self {
+        self.max_agents = Some(n);
         self
     }
 }

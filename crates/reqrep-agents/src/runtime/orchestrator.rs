@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, Sender};
 
+use super::attempt::Message;
 use super::driver::{Driver, Registration};
 use super::graph::Graph;
+use super::handle::{OrchestratorHandle, Shared};
 use super::plan::Plan;
 use super::recorder::{Callback, Recorder};
 use super::supervision::Supervision;
@@ -52,6 +54,10 @@ pub struct Orchestrator {
     shutdown: StopToken,
     subscribers: Vec<mpsc::SyncSender<StatusEvent>>,
     callbacks: Vec<Callback>,
+    /// The driver's inbox, made here so that handles can send to it.
+    inbox: (Sender<Message>, Receiver<Message>),
+    /// What handles read.
+    shared: Arc<Shared>,
 }
 
 impl Default for Orchestrator {
@@ -78,6 +84,8 @@ impl Orchestrator {
             shutdown: StopToken::new(),
             subscribers: Vec::new(),
             callbacks: Vec::new(),
+            inbox: mpsc::channel(),
+            shared: Arc::new(Shared::new()),
         }
     }
 
@@ -111,8 +119,10 @@ impl Orchestrator {
         if self.names().any(|taken| taken == name) {
             return Err(OrchestratorError::DuplicateName(name.to_owned()));
         }
+        let name: Arc<str> = name.into();
+        self.shared.register(name.clone());
         self.registrations.push(Registration {
-            name: name.into(),
+            name,
             agent: Some(Box::new(agent)),
             options,
         });
@@ -133,6 +143,16 @@ impl Orchestrator {
     /// at once, starting nothing.
     pub fn shutdown_handle(&self) -> StopToken {
         self.shutdown.clone()
+    }
+
+    /// A handle that stops, starts and restarts single agents of the run
+    /// and reads their statuses, from any thread; see
+    /// [`OrchestratorHandle`] for what each command does. Take it before
+    /// calling [`Self::run`]: commands before the run (and after it) answer
+    /// [`ControlError::NotRunning`](super::ControlError::NotRunning), while
+    /// statuses are readable all along.
+    pub fn handle(&self) -> OrchestratorHandle {
+        OrchestratorHandle::new(Arc::clone(&self.shared), self.inbox.0.clone())
     }
 
     /// A live feed of the run's events. The channel is bounded (see
@@ -169,8 +189,9 @@ impl Orchestrator {
     /// the process with the code for its status: it does not return.
     ///
     /// # Errors
-    /// [`OrchestratorError::UnknownDependency`] and
-    /// [`OrchestratorError::DependencyCycle`] before anything starts;
+    /// [`OrchestratorError::UnknownDependency`],
+    /// [`OrchestratorError::DependencyCycle`] and
+    /// [`OrchestratorError::HeartbeatTimeout`] before anything starts;
     /// [`OrchestratorError::Runtime`] when task agents need a tokio runtime
     /// that cannot be built.
     pub fn run(mut self) -> Result<RunReport, OrchestratorError> {
@@ -186,6 +207,18 @@ impl Orchestrator {
             std::process::exit(code);
         }
 
+        for r in &self.registrations {
+            let options = &r.options;
+            if let Some(timeout) = options.heartbeat_timeout
+                && timeout <= options.heartbeat_interval
+            {
+                return Err(OrchestratorError::HeartbeatTimeout {
+                    agent: r.name.to_string(),
+                    timeout,
+                    interval: options.heartbeat_interval,
+                });
+            }
+        }
         let names: Vec<&str> = self.names().collect();
         let depends_on: Vec<&[String]> = self
             .registrations
@@ -217,24 +250,23 @@ impl Orchestrator {
         let supervisions = self
             .registrations
             .iter()
-            .map(|r| {
-                Supervision::new(
-                    r.options.start_timeout,
-                    r.options.stop_timeout,
-                    r.options.restart.clone(),
-                    r.options.mode == ExecutionMode::Process,
-                    fastrand::Rng::new(),
-                )
-            })
+            .map(|r| Supervision::new(&r.options, fastrand::Rng::new()))
             .collect();
         let names: Vec<Arc<str>> = self.registrations.iter().map(|r| r.name.clone()).collect();
-        let plan = Plan::new(names, graph, supervisions, self.options.run_mode);
+        let plan = Plan::new(
+            names,
+            graph,
+            supervisions,
+            self.options.run_mode,
+            self.options.max_agents,
+        );
         let recorder = Recorder::new(
             self.options.event_capacity,
             std::mem::take(&mut self.subscribers),
             std::mem::take(&mut self.callbacks),
         );
-        let report = Driver::new(self.registrations, recorder, tokio).run(plan, &self.shutdown);
+        let report = Driver::new(self.registrations, self.inbox, self.shared, recorder, tokio)
+            .run(plan, &self.shutdown);
         if let Some(runtime) = owned_runtime {
             // Abandoned blocking tasks must not hold the caller hostage.
             runtime.shutdown_background();

@@ -1,13 +1,16 @@
 //! Supervision of all agents together, still without threads or clock:
-//! dependency gating at start, reverse-dependency order at shutdown, and
-//! when the run is over.
+//! dependency gating and the bound on running agents at start,
+//! reverse-dependency order at shutdown, the handle's commands, and when
+//! the run is over.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::agent_status::AgentStatus;
 use super::event::Ending;
 use super::graph::Graph;
-use super::supervision::{Directive, Supervision};
+use super::handle::{Command, ControlError};
+use super::supervision::{Directive, Refusal, Supervision};
 use super::{EventKind, RunMode, TerminationStatus};
 
 /// A [`Directive`] for agent `agent` (its registration index).
@@ -30,23 +33,33 @@ pub(crate) struct Plan {
     agents: Vec<Supervision>,
     /// When the run is over.
     run_mode: RunMode,
+    /// At most this many agents launched and not ended at once.
+    max_agents: usize,
+    /// Whether the agent was told, in its current wait, that only its
+    /// dependencies hold the slots.
+    slot_noticed: Vec<bool>,
     /// Whether a shutdown was requested.
     shutdown: bool,
 }
 
 impl Plan {
-    /// A plan in which no agent is launched yet.
+    /// A plan in which no agent is launched yet; `max_agents` bounds the
+    /// agents launched and not ended at once (`None`: no bound).
     pub(crate) fn new(
         names: Vec<Arc<str>>,
         graph: Graph,
         agents: Vec<Supervision>,
         run_mode: RunMode,
+        max_agents: Option<usize>,
     ) -> Self {
+        let slot_noticed = vec![false; agents.len()];
         Self {
             names,
             graph,
             agents,
             run_mode,
+            max_agents: max_agents.map_or(usize::MAX, |n| n.max(1)),
+            slot_noticed,
             shutdown: false,
         }
     }
@@ -66,8 +79,8 @@ impl Plan {
         self.with(agent, |s, out| s.reject(cause, status, out))
     }
 
-    /// Launches every agent whose dependencies are ready, and handles
-    /// deadlines that passed.
+    /// Launches every agent whose dependencies are ready (slots
+    /// permitting), and handles deadlines that passed.
     pub(crate) fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
         self.advance(now, &mut actions);
@@ -82,7 +95,7 @@ impl Plan {
         attempt: u32,
         kind: EventKind,
     ) -> Vec<Action> {
-        let mut actions = self.with(agent, |s, out| s.on_event(attempt, kind, out));
+        let mut actions = self.with(agent, |s, out| s.on_event(now, attempt, kind, out));
         self.advance(now, &mut actions);
         actions
     }
@@ -101,10 +114,54 @@ impl Plan {
         actions
     }
 
-    /// Starts the shutdown: no more launches; agents are asked to stop once
-    /// every agent depending on them has terminated.
+    /// A command of the handle for `agent`.
+    ///
+    /// # Errors
+    /// [`ControlError::ShuttingDown`] once the shutdown began (it wins over
+    /// commands); [`ControlError::AlreadyRunning`] for a start of an agent
+    /// not terminated nor stopping; [`ControlError::AgentGone`] for a start
+    /// or restart of an agent an abandoned attempt holds.
+    pub(crate) fn command(
+        &mut self,
+        now: Instant,
+        agent: usize,
+        command: Command,
+    ) -> Result<Vec<Action>, ControlError> {
+        let Some(name) = self.names.get(agent).cloned() else {
+            return Err(ControlError::UnknownAgent(format!("#{agent}")));
+        };
+        if self.shutdown {
+            return Err(ControlError::ShuttingDown);
+        }
+        let mut refusal = None;
+        let mut actions = self.with(agent, |s, out| {
+            refusal = match command {
+                Command::Stop => {
+                    s.request_stop(now, out);
+                    None
+                }
+                Command::Start => s.command_start().err(),
+                Command::Restart => s.command_restart(now, out).err(),
+            };
+        });
+        match refusal {
+            Some(Refusal::AlreadyRunning) => Err(ControlError::AlreadyRunning(name.to_string())),
+            Some(Refusal::Gone) => Err(ControlError::AgentGone(name.to_string())),
+            None => {
+                self.advance(now, &mut actions);
+                Ok(actions)
+            }
+        }
+    }
+
+    /// Starts the shutdown: no more launches (pending start commands are
+    /// dropped); agents are asked to stop once every agent depending on
+    /// them has terminated.
     pub(crate) fn shutdown(&mut self, now: Instant) -> Vec<Action> {
         self.shutdown = true;
+        for agent in &mut self.agents {
+            agent.cancel_relaunch();
+        }
         let mut actions = Vec::new();
         self.advance(now, &mut actions);
         actions
@@ -131,6 +188,11 @@ impl Plan {
             .iter()
             .map(|s| s.terminated().unwrap_or(TerminationStatus::Critical))
             .collect()
+    }
+
+    /// Every agent's current status, by index.
+    pub(crate) fn agent_statuses(&self) -> Vec<AgentStatus> {
+        self.agents.iter().map(Supervision::status).collect()
     }
 
     fn with(
@@ -163,6 +225,22 @@ impl Plan {
         s.ever_ready() || s.terminated().is_some_and(|status| !status.is_failure())
     }
 
+    /// Whether every agent holding a slot is one of `agent`'s (transitive)
+    /// dependencies: then it starts only once one of them ends.
+    fn slots_held_by_dependencies(&self, agent: usize) -> bool {
+        let mut ancestors = vec![false; self.agents.len()];
+        let mut stack = self.graph.deps[agent].clone();
+        while let Some(dep) = stack.pop() {
+            if !std::mem::replace(&mut ancestors[dep], true) {
+                stack.extend(&self.graph.deps[dep]);
+            }
+        }
+        self.agents
+            .iter()
+            .enumerate()
+            .all(|(i, s)| !s.is_active() || ancestors[i])
+    }
+
     fn advance(&mut self, now: Instant, actions: &mut Vec<Action>) {
         for agent in 0..self.agents.len() {
             self.push(agent, actions, |s, out| s.tick(now, out));
@@ -185,10 +263,12 @@ impl Plan {
             }
             return;
         }
-        // Dependencies first: start order settles chains in one pass.
+        // Dependencies first: start order settles chains in one pass, and
+        // hands free slots out in that order.
+        let mut active = self.agents.iter().filter(|s| s.is_active()).count();
         for i in 0..self.graph.order.len() {
             let agent = self.graph.order[i];
-            if !self.agents[agent].is_idle() {
+            if !self.agents[agent].is_waiting() {
                 continue;
             }
             let failed = self.graph.deps[agent]
@@ -200,175 +280,27 @@ impl Plan {
                 self.push(agent, actions, |s, out| {
                     s.reject(cause, TerminationStatus::Error, out)
                 });
-            } else if self.graph.deps[agent].iter().all(|&d| self.satisfied(d)) {
+            } else if !self.graph.deps[agent].iter().all(|&d| self.satisfied(d)) {
+                // Waits for its dependencies.
+            } else if active < self.max_agents {
                 self.push(agent, actions, |s, out| s.start(now, out));
+                active += 1;
+                self.slot_noticed[agent] = false;
+            } else if !self.slot_noticed[agent] && self.slots_held_by_dependencies(agent) {
+                self.slot_noticed[agent] = true;
+                let message = format!(
+                    "waiting for a slot (max_agents {}): its dependencies hold them all, \
+                     so it starts only once one of them ends",
+                    self.max_agents
+                );
+                actions.push(Action {
+                    agent,
+                    directive: Directive::Emit(EventKind::Warning(message)),
+                });
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::runtime::RestartPolicy;
-
-    /// web -> cache -> db, and a free-standing logger.
-    fn plan(run_mode: RunMode) -> Plan {
-        let names: Vec<Arc<str>> = ["web", "cache", "db", "logger"].map(Arc::from).to_vec();
-        let deps = [
-            vec!["cache".to_owned()],
-            vec!["db".to_owned()],
-            vec![],
-            vec![],
-        ];
-        let name_refs: Vec<&str> = names.iter().map(|n| &**n).collect();
-        let dep_refs: Vec<&[String]> = deps.iter().map(Vec::as_slice).collect();
-        let graph = Graph::new(&name_refs, &dep_refs).unwrap();
-        let agents = (0..4)
-            .map(|_| {
-                Supervision::new(
-                    Duration::from_secs(5),
-                    Duration::from_secs(5),
-                    RestartPolicy::Never,
-                    false,
-                    fastrand::Rng::with_seed(1),
-                )
-            })
-            .collect();
-        Plan::new(names, graph, agents, run_mode)
-    }
-
-    fn launched(actions: &[Action]) -> Vec<usize> {
-        actions
-            .iter()
-            .filter(|a| matches!(a.directive, Directive::Launch { .. }))
-            .map(|a| a.agent)
-            .collect()
-    }
-
-    fn stopped(actions: &[Action]) -> Vec<usize> {
-        actions
-            .iter()
-            .filter(|a| matches!(a.directive, Directive::SignalStop { .. }))
-            .map(|a| a.agent)
-            .collect()
-    }
-
-    const WEB: usize = 0;
-    const CACHE: usize = 1;
-    const DB: usize = 2;
-    const LOGGER: usize = 3;
-
-    #[test]
-    fn agents_start_after_their_dependencies_are_ready() {
-        let t = Instant::now();
-        let mut p = plan(RunMode::UntilAllDone);
-        assert_eq!(launched(&p.tick(t)), [DB, LOGGER]);
-        assert!(launched(&p.on_event(t, DB, 1, EventKind::Heartbeat)).is_empty());
-        assert_eq!(launched(&p.on_event(t, DB, 1, EventKind::Ready)), [CACHE]);
-        assert_eq!(launched(&p.on_event(t, CACHE, 1, EventKind::Ready)), [WEB]);
-    }
-
-    #[test]
-    fn a_failed_dependency_fails_its_dependents_in_a_chain() {
-        let t = Instant::now();
-        let mut p = plan(RunMode::UntilAllDone);
-        p.tick(t);
-        let actions = p.on_done(t, DB, 1, TerminationStatus::Error, Ending::Closed);
-        let failed: Vec<_> = actions
-            .iter()
-            .filter_map(|a| match &a.directive {
-                Directive::Emit(EventKind::Failed(cause)) => Some((a.agent, cause.clone())),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            failed,
-            [
-                (CACHE, "dependency db failed before it was ready".to_owned()),
-                (
-                    WEB,
-                    "dependency cache failed before it was ready".to_owned()
-                )
-            ]
-        );
-        assert!(!p.finished(), "logger still runs");
-        p.on_done(t, LOGGER, 1, TerminationStatus::Success, Ending::Closed);
-        assert!(p.finished());
-        assert_eq!(
-            p.statuses(),
-            [
-                TerminationStatus::Error,
-                TerminationStatus::Error,
-                TerminationStatus::Error,
-                TerminationStatus::Success
-            ]
-        );
-    }
-
-    #[test]
-    fn a_dependency_that_finished_successfully_lets_dependents_start() {
-        let t = Instant::now();
-        let mut p = plan(RunMode::UntilAllDone);
-        p.tick(t);
-        assert_eq!(
-            launched(&p.on_done(t, DB, 1, TerminationStatus::Success, Ending::Closed)),
-            [CACHE]
-        );
-    }
-
-    #[test]
-    fn shutdown_stops_dependents_before_their_dependencies() {
-        let t = Instant::now();
-        let mut p = plan(RunMode::Daemon);
-        p.tick(t);
-        p.on_event(t, DB, 1, EventKind::Ready);
-        p.on_event(t, CACHE, 1, EventKind::Ready);
-        p.on_event(t, WEB, 1, EventKind::Ready);
-        assert_eq!(stopped(&p.shutdown(t)), [LOGGER, WEB]);
-        assert_eq!(
-            stopped(&p.on_done(t, WEB, 1, TerminationStatus::Success, Ending::Closed)),
-            [CACHE]
-        );
-        assert_eq!(
-            stopped(&p.on_done(t, CACHE, 1, TerminationStatus::Success, Ending::Closed)),
-            [DB]
-        );
-        p.on_done(t, DB, 1, TerminationStatus::Success, Ending::Closed);
-        assert!(!p.finished());
-        p.on_done(t, LOGGER, 1, TerminationStatus::Success, Ending::Closed);
-        assert!(p.finished());
-    }
-
-    #[test]
-    fn a_daemon_runs_until_shutdown_even_when_all_are_done() {
-        let t = Instant::now();
-        let mut p = plan(RunMode::Daemon);
-        p.tick(t);
-        p.on_done(t, LOGGER, 1, TerminationStatus::Success, Ending::Closed);
-        p.on_done(t, DB, 1, TerminationStatus::Success, Ending::Closed);
-        p.on_done(t, CACHE, 1, TerminationStatus::Success, Ending::Closed);
-        p.on_done(t, WEB, 1, TerminationStatus::Success, Ending::Closed);
-        assert!(!p.finished());
-        p.shutdown(t);
-        assert!(p.finished());
-    }
-
-    #[test]
-    fn shutdown_before_dependencies_are_ready_never_launches_the_rest() {
-        let t = Instant::now();
-        let mut p = plan(RunMode::UntilAllDone);
-        p.tick(t);
-        let actions = p.shutdown(t);
-        assert!(launched(&actions).is_empty());
-        assert_eq!(stopped(&actions), [LOGGER, DB]);
-        assert_eq!(
-            p.statuses()[WEB],
-            TerminationStatus::Warning,
-            "never started"
-        );
-        assert_eq!(p.next_deadline(), Some(t + Duration::from_secs(5)));
-    }
-}
+mod tests;

@@ -6,6 +6,10 @@ use super::{StatusEvent, TerminationStatus};
 
 /// The outcome of `Orchestrator::run`: each agent's final status and the
 /// events recorded on the way.
+///
+/// An agent started again through the
+/// [`OrchestratorHandle`](super::OrchestratorHandle) has several
+/// `Terminated` events; its final status is the one of the last.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     /// Final statuses in registration order.

@@ -1,11 +1,14 @@
 //! One agent's supervision as a state machine with no threads and no clock:
-//! attempts, start and stop timeouts, forced stops and restarts. It is fed
-//! `now` and what happened, and answers with [`Directive`]s for the driver.
+//! attempts, start, heartbeat and stop timeouts, forced stops, restarts, and
+//! the commands of the [`OrchestratorHandle`](super::OrchestratorHandle). It
+//! is fed `now` and what happened, and answers with [`Directive`]s for the
+//! driver.
 
 use std::time::{Duration, Instant};
 
+use super::agent_status::{AgentState, AgentStatus};
 use super::event::Ending;
-use super::{EventKind, RestartPolicy, TerminationStatus};
+use super::{AgentOptions, EventKind, ExecutionMode, RestartPolicy, TerminationStatus};
 
 /// What the driver must do for the supervised agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,20 +32,30 @@ pub(crate) enum Directive {
     Emit(EventKind),
 }
 
+/// Why a command of the handle was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A start of an agent that is launched or about to be.
+    AlreadyRunning,
+    /// An abandoned attempt holds the agent.
+    Gone,
+}
+
 /// Where the agent is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Not launched yet (waiting for dependencies).
-    Idle,
+    /// Not launched: the plan launches it once its dependencies and a slot
+    /// allow (first start, after a backoff, after a start command).
+    Waiting,
     /// Launched, not ready yet.
     Starting { deadline: Instant },
-    /// Ready, working.
-    Running,
-    /// Asked to stop (or timed out starting), not ended yet.
+    /// Ready, working; `alive` is its last sign of life (ready, heartbeat).
+    Running { alive: Instant },
+    /// Asked to stop (or failed while starting or running), not ended yet.
     Stopping { deadline: Instant },
-    /// Failed; the next attempt starts at `until`.
+    /// Failed; waits until `until`, then for the plan to launch it again.
     Backoff { until: Instant },
-    /// Done for good.
+    /// Done, unless started again through the handle.
     Terminated(TerminationStatus),
 }
 
@@ -53,62 +66,78 @@ pub(crate) struct Supervision {
     start_timeout: Duration,
     /// Stop request to end, at most; then the stop is forced.
     stop_timeout: Duration,
+    /// Longest silence while running; then the attempt fails.
+    heartbeat_timeout: Option<Duration>,
     /// Whether failures are retried.
     restart: RestartPolicy,
-    /// Whether a forced attempt may be restarted (a killed child process
-    /// can; an abandoned thread took the agent with it).
-    restart_after_force: bool,
+    /// Whether attempts are child processes: a forced one is killed and may
+    /// be restarted, while a forced thread or task is abandoned and keeps
+    /// the agent.
+    is_child: bool,
     /// Jitter for the restart backoff.
     rng: fastrand::Rng,
     phase: Phase,
     /// The current (or last) attempt, from 1.
     attempt: u32,
-    /// Restarts so far.
+    /// Restarts by the policy since the last start through the handle.
     restarts: u32,
-    /// Whether any attempt became ready.
+    /// Whether an attempt became ready since the last start through the
+    /// handle (or since the run began).
     ever_ready: bool,
     /// Whether a stop was requested: no more restarts.
     stop_requested: bool,
+    /// Whether a start or restart command waits for the current attempt to
+    /// end.
+    relaunch: bool,
+    /// The attempt abandoned by a forced stop, holding the agent until its
+    /// thread ends.
+    abandoned: Option<u32>,
+    /// The last `Ready` or `Heartbeat`.
+    last_heartbeat: Option<Instant>,
     /// Least final status (configuration warnings).
     floor: TerminationStatus,
-    /// Least status of the current attempt (a start timeout makes it `Error`).
+    /// Least status of the current attempt (a start or heartbeat timeout
+    /// makes it `Error`).
     attempt_floor: TerminationStatus,
     /// Status of the last attempt that ended.
-    last: TerminationStatus,
+    last: Option<TerminationStatus>,
     /// Whether an earlier attempt failed: a later success ends as `Warning`.
     failed_before: bool,
 }
 
 impl Supervision {
-    /// A supervision in its idle phase.
-    pub(crate) fn new(
-        start_timeout: Duration,
-        stop_timeout: Duration,
-        restart: RestartPolicy,
-        restart_after_force: bool,
-        rng: fastrand::Rng,
-    ) -> Self {
+    /// A supervision of an agent run with `options`, waiting to be launched.
+    pub(crate) fn new(options: &AgentOptions, rng: fastrand::Rng) -> Self {
         Self {
-            start_timeout,
-            stop_timeout,
-            restart,
-            restart_after_force,
+            start_timeout: options.start_timeout,
+            stop_timeout: options.stop_timeout,
+            heartbeat_timeout: options.heartbeat_timeout,
+            restart: options.restart.clone(),
+            is_child: options.mode == ExecutionMode::Process,
             rng,
-            phase: Phase::Idle,
+            phase: Phase::Waiting,
             attempt: 0,
             restarts: 0,
             ever_ready: false,
             stop_requested: false,
+            relaunch: false,
+            abandoned: None,
+            last_heartbeat: None,
             floor: TerminationStatus::Success,
             attempt_floor: TerminationStatus::Success,
-            last: TerminationStatus::Success,
+            last: None,
             failed_before: false,
         }
     }
 
-    /// Whether it was never launched.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.phase == Phase::Idle
+    /// Whether it waits to be launched.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.phase == Phase::Waiting
+    }
+
+    /// Whether an attempt is launched and not ended (it holds a slot).
+    pub(crate) fn is_active(&self) -> bool {
+        self.attempt_live()
     }
 
     /// The final status, once terminated.
@@ -119,7 +148,8 @@ impl Supervision {
         }
     }
 
-    /// Whether an attempt ever became ready.
+    /// Whether an attempt became ready since the last start through the
+    /// handle.
     pub(crate) fn ever_ready(&self) -> bool {
         self.ever_ready
     }
@@ -129,10 +159,31 @@ impl Supervision {
         self.stop_requested
     }
 
+    /// What the handle reports.
+    pub(crate) fn status(&self) -> AgentStatus {
+        let state = match self.phase {
+            Phase::Waiting => AgentState::Waiting,
+            Phase::Starting { .. } => AgentState::Starting,
+            Phase::Running { .. } => AgentState::Running,
+            Phase::Stopping { .. } => AgentState::Stopping,
+            Phase::Backoff { .. } => AgentState::BackingOff,
+            Phase::Terminated(_) if self.abandoned.is_some() => AgentState::Abandoned,
+            Phase::Terminated(status) => AgentState::Terminated(status),
+        };
+        let mut status = AgentStatus::registered();
+        status.state = state;
+        status.attempt = self.attempt;
+        status.restarts = self.restarts;
+        status.last_heartbeat = self.last_heartbeat;
+        status.status = self.terminated().or(self.last);
+        status
+    }
+
     /// The next instant at which [`Self::tick`] has something to do.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Starting { deadline } | Phase::Stopping { deadline } => Some(deadline),
+            Phase::Running { alive } => self.heartbeat_timeout.map(|timeout| alive + timeout),
             Phase::Backoff { until } => Some(until),
             _ => None,
         }
@@ -145,41 +196,57 @@ impl Supervision {
         out.push(Directive::Emit(EventKind::Warning(message)));
     }
 
-    /// Ends an idle agent without running it (rejected configuration, failed
-    /// dependency).
+    /// Ends a waiting agent without running it (rejected configuration,
+    /// failed dependency).
     pub(crate) fn reject(
         &mut self,
         cause: String,
         status: TerminationStatus,
         out: &mut Vec<Directive>,
     ) {
-        if self.phase == Phase::Idle {
+        if self.phase == Phase::Waiting {
             out.push(Directive::Emit(EventKind::Failed(cause)));
             self.terminate(status, out);
         }
     }
 
-    /// Launches the first attempt.
+    /// Launches the next attempt of a waiting agent.
     pub(crate) fn start(&mut self, now: Instant, out: &mut Vec<Directive>) {
-        if self.phase == Phase::Idle {
+        if self.phase == Phase::Waiting {
             self.launch(now, out);
         }
     }
 
     /// An event reported by attempt `attempt`.
-    pub(crate) fn on_event(&mut self, attempt: u32, kind: EventKind, out: &mut Vec<Directive>) {
+    pub(crate) fn on_event(
+        &mut self,
+        now: Instant,
+        attempt: u32,
+        kind: EventKind,
+        out: &mut Vec<Directive>,
+    ) {
         if attempt != self.attempt || !self.attempt_live() {
             return;
         }
-        if kind == EventKind::Ready {
-            // Ready while stopping (a setup that ended after the start
-            // timeout, or raced a stop) is not reported: dependents must not
-            // start on an agent that is going away.
-            if !matches!(self.phase, Phase::Starting { .. }) {
-                return;
+        match kind {
+            EventKind::Ready => {
+                // Ready while stopping (a setup that ended after the start
+                // timeout, or raced a stop) is not reported: dependents must
+                // not start on an agent that is going away.
+                if !matches!(self.phase, Phase::Starting { .. }) {
+                    return;
+                }
+                self.ever_ready = true;
+                self.last_heartbeat = Some(now);
+                self.phase = Phase::Running { alive: now };
             }
-            self.ever_ready = true;
-            self.phase = Phase::Running;
+            EventKind::Heartbeat => {
+                self.last_heartbeat = Some(now);
+                if let Phase::Running { alive } = &mut self.phase {
+                    *alive = now;
+                }
+            }
+            _ => {}
         }
         out.push(Directive::Emit(kind));
     }
@@ -193,6 +260,14 @@ impl Supervision {
         ending: Ending,
         out: &mut Vec<Directive>,
     ) {
+        if self.abandoned == Some(attempt) {
+            // The abandoned thread ended after all and handed the agent
+            // back: it may be started again. Its close is not reported.
+            if ending == Ending::Closed {
+                self.abandoned = None;
+            }
+            return;
+        }
         if attempt != self.attempt || !self.attempt_live() {
             return;
         }
@@ -211,20 +286,25 @@ impl Supervision {
         self.after_attempt(now, status, true, out);
     }
 
-    /// Asks the agent to stop for good.
+    /// Asks the agent to stop for good (a shutdown, or a stop command): no
+    /// restart follows, and a pending start command is dropped.
     pub(crate) fn request_stop(&mut self, now: Instant, out: &mut Vec<Directive>) {
+        self.relaunch = false;
         if self.stop_requested || self.terminated().is_some() {
             return;
         }
         self.stop_requested = true;
         match self.phase {
-            Phase::Idle => {
+            Phase::Waiting if self.attempt == 0 => {
                 out.push(Directive::Emit(EventKind::Warning(
                     "stopped before it started".into(),
                 )));
                 self.terminate(TerminationStatus::Warning, out);
             }
-            Phase::Starting { .. } | Phase::Running => {
+            Phase::Waiting | Phase::Backoff { .. } => {
+                self.terminate(self.last.unwrap_or(TerminationStatus::Warning), out);
+            }
+            Phase::Starting { .. } | Phase::Running { .. } => {
                 out.push(Directive::Emit(EventKind::StopRequested));
                 out.push(Directive::SignalStop {
                     attempt: self.attempt,
@@ -234,49 +314,86 @@ impl Supervision {
                 };
             }
             Phase::Stopping { .. } => out.push(Directive::Emit(EventKind::StopRequested)),
-            Phase::Backoff { .. } => self.terminate(self.last, out),
             Phase::Terminated(_) => {}
         }
+    }
+
+    /// Drops a pending start command (the run is shutting down).
+    pub(crate) fn cancel_relaunch(&mut self) {
+        self.relaunch = false;
+    }
+
+    /// The handle's `start`: a terminated agent waits to be launched again,
+    /// with a fresh restart budget; a stopping one is launched again once
+    /// its attempt has ended.
+    pub(crate) fn command_start(&mut self) -> Result<(), Refusal> {
+        if self.abandoned.is_some() {
+            return Err(Refusal::Gone);
+        }
+        match self.phase {
+            Phase::Terminated(_) => {
+                self.reset_life();
+                self.phase = Phase::Waiting;
+                Ok(())
+            }
+            Phase::Stopping { .. } => {
+                self.stop_requested = true;
+                self.relaunch = true;
+                Ok(())
+            }
+            _ => Err(Refusal::AlreadyRunning),
+        }
+    }
+
+    /// The handle's `restart`: a starting or running agent is stopped and
+    /// launched again once its attempt has ended; a backing-off one waits
+    /// for its launch without the backoff; a terminated one is started
+    /// again. Each time with a fresh restart budget.
+    pub(crate) fn command_restart(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<Directive>,
+    ) -> Result<(), Refusal> {
+        if self.abandoned.is_some() {
+            return Err(Refusal::Gone);
+        }
+        match self.phase {
+            Phase::Starting { .. } | Phase::Running { .. } => {
+                self.request_stop(now, out);
+                self.relaunch = true;
+            }
+            Phase::Stopping { .. } => {
+                self.stop_requested = true;
+                self.relaunch = true;
+            }
+            Phase::Backoff { .. } | Phase::Terminated(_) => {
+                self.reset_life();
+                self.phase = Phase::Waiting;
+            }
+            Phase::Waiting => {}
+        }
+        Ok(())
     }
 
     /// Acts on the deadlines that passed by `now`.
     pub(crate) fn tick(&mut self, now: Instant, out: &mut Vec<Directive>) {
         match self.phase {
             Phase::Starting { deadline } if now >= deadline => {
-                out.push(Directive::Emit(EventKind::Failed(format!(
+                let cause = format!(
                     "not ready within the start timeout of {:?}",
                     self.start_timeout
-                ))));
-                self.attempt_floor = TerminationStatus::Error;
-                out.push(Directive::SignalStop {
-                    attempt: self.attempt,
-                });
-                self.phase = Phase::Stopping {
-                    deadline: now + self.stop_timeout,
-                };
-            }
-            Phase::Stopping { deadline } if now >= deadline => {
-                out.push(Directive::Force {
-                    attempt: self.attempt,
-                });
-                out.push(Directive::Emit(EventKind::ForcedStop));
-                out.push(Directive::Emit(EventKind::Failed(format!(
-                    "did not stop within the stop timeout of {:?}",
-                    self.stop_timeout
-                ))));
-                out.push(Directive::Emit(if self.restart_after_force {
-                    EventKind::Killed
-                } else {
-                    EventKind::Abandoned
-                }));
-                self.after_attempt(
-                    now,
-                    TerminationStatus::Critical,
-                    self.restart_after_force,
-                    out,
                 );
+                self.fail_attempt(now, cause, out);
             }
-            Phase::Backoff { until } if now >= until => self.launch(now, out),
+            Phase::Running { alive } => {
+                if let Some(timeout) = self.heartbeat_timeout
+                    && now >= alive + timeout
+                {
+                    self.fail_attempt(now, format!("no heartbeat within {timeout:?}"), out);
+                }
+            }
+            Phase::Stopping { deadline } if now >= deadline => self.force(now, out),
+            Phase::Backoff { until } if now >= until => self.phase = Phase::Waiting,
             _ => {}
         }
     }
@@ -285,8 +402,50 @@ impl Supervision {
     fn attempt_live(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Starting { .. } | Phase::Running | Phase::Stopping { .. }
+            Phase::Starting { .. } | Phase::Running { .. } | Phase::Stopping { .. }
         )
+    }
+
+    /// A new life: after a start or restart through the handle.
+    fn reset_life(&mut self) {
+        self.restarts = 0;
+        self.failed_before = false;
+        self.ever_ready = false;
+        self.stop_requested = false;
+        self.relaunch = false;
+    }
+
+    /// The attempt failed while alive (a timeout): it is an `Error` at
+    /// least, and is asked to stop.
+    fn fail_attempt(&mut self, now: Instant, cause: String, out: &mut Vec<Directive>) {
+        out.push(Directive::Emit(EventKind::Failed(cause)));
+        self.attempt_floor = self.attempt_floor.max(TerminationStatus::Error);
+        out.push(Directive::SignalStop {
+            attempt: self.attempt,
+        });
+        self.phase = Phase::Stopping {
+            deadline: now + self.stop_timeout,
+        };
+    }
+
+    /// The stop timeout passed: kill the child, or abandon the thread with
+    /// the agent.
+    fn force(&mut self, now: Instant, out: &mut Vec<Directive>) {
+        out.push(Directive::Force {
+            attempt: self.attempt,
+        });
+        out.push(Directive::Emit(EventKind::ForcedStop));
+        out.push(Directive::Emit(EventKind::Failed(format!(
+            "did not stop within the stop timeout of {:?}",
+            self.stop_timeout
+        ))));
+        if self.is_child {
+            out.push(Directive::Emit(EventKind::Killed));
+        } else {
+            out.push(Directive::Emit(EventKind::Abandoned));
+            self.abandoned = Some(self.attempt);
+        }
+        self.after_attempt(now, TerminationStatus::Critical, self.is_child, out);
     }
 
     fn launch(&mut self, now: Instant, out: &mut Vec<Directive>) {
@@ -310,7 +469,17 @@ impl Supervision {
         may_restart: bool,
         out: &mut Vec<Directive>,
     ) {
-        self.last = status;
+        self.last = Some(status);
+        if std::mem::take(&mut self.relaunch) && may_restart {
+            // A start or restart command waited for this end.
+            self.reset_life();
+            out.push(Directive::Emit(EventKind::Restarting {
+                attempt: self.attempt + 1,
+                delay: Duration::ZERO,
+            }));
+            self.phase = Phase::Waiting;
+            return;
+        }
         if status.is_failure()
             && may_restart
             && !self.stop_requested
@@ -339,223 +508,4 @@ impl Supervision {
 }
 
 #[cfg(test)]
-mod tests {
-    use reqrep_core::RetryPolicy;
-
-    use super::*;
-
-    const START: Duration = Duration::from_secs(2);
-    const STOP: Duration = Duration::from_secs(1);
-
-    fn sup(restart: RestartPolicy, restart_after_force: bool) -> Supervision {
-        Supervision::new(
-            START,
-            STOP,
-            restart,
-            restart_after_force,
-            fastrand::Rng::with_seed(7),
-        )
-    }
-
-    fn restarts(max: u32) -> RestartPolicy {
-        RestartPolicy::OnFailure {
-            max_restarts: max,
-            backoff: RetryPolicy::default()
-                .initial_backoff(Duration::from_millis(100))
-                .jitter(0.0),
-        }
-    }
-
-    fn step(f: impl FnOnce(&mut Vec<Directive>)) -> Vec<Directive> {
-        let mut out = Vec::new();
-        f(&mut out);
-        out
-    }
-
-    fn emit(kind: EventKind) -> Directive {
-        Directive::Emit(kind)
-    }
-
-    #[test]
-    fn a_clean_run() {
-        let t0 = Instant::now();
-        let mut s = sup(RestartPolicy::Never, false);
-        assert_eq!(
-            step(|o| s.start(t0, o)),
-            [
-                emit(EventKind::Started { attempt: 1 }),
-                Directive::Launch { attempt: 1 }
-            ]
-        );
-        assert_eq!(s.next_deadline(), Some(t0 + START));
-        assert_eq!(
-            step(|o| s.on_event(1, EventKind::Ready, o)),
-            [emit(EventKind::Ready)]
-        );
-        assert!(s.ever_ready());
-        assert_eq!(s.next_deadline(), None, "no timer while running");
-        assert_eq!(
-            step(|o| s.on_done(t0, 1, TerminationStatus::Success, Ending::Closed, o)),
-            [
-                emit(EventKind::Closed(TerminationStatus::Success)),
-                emit(EventKind::Terminated(TerminationStatus::Success))
-            ]
-        );
-        assert_eq!(s.terminated(), Some(TerminationStatus::Success));
-    }
-
-    #[test]
-    fn a_start_timeout_fails_the_attempt_and_stops_it() {
-        let t0 = Instant::now();
-        let mut s = sup(RestartPolicy::Never, false);
-        step(|o| s.start(t0, o));
-        assert!(step(|o| s.tick(t0 + START / 2, o)).is_empty());
-        let out = step(|o| s.tick(t0 + START, o));
-        assert!(
-            matches!(&out[0], Directive::Emit(EventKind::Failed(c)) if c.contains("start timeout"))
-        );
-        assert_eq!(out[1], Directive::SignalStop { attempt: 1 });
-        // It stops cleanly, yet the attempt counts as an error.
-        let out = step(|o| s.on_done(t0 + START, 1, TerminationStatus::Success, Ending::Closed, o));
-        assert_eq!(out[0], emit(EventKind::Closed(TerminationStatus::Error)));
-        assert_eq!(s.terminated(), Some(TerminationStatus::Error));
-    }
-
-    #[test]
-    fn a_stop_that_is_not_honoured_is_forced() {
-        let t0 = Instant::now();
-        let mut s = sup(restarts(3), false);
-        step(|o| s.start(t0, o));
-        step(|o| s.on_event(1, EventKind::Ready, o));
-        assert_eq!(
-            step(|o| s.request_stop(t0, o)),
-            [
-                emit(EventKind::StopRequested),
-                Directive::SignalStop { attempt: 1 }
-            ]
-        );
-        assert_eq!(s.next_deadline(), Some(t0 + STOP));
-        let out = step(|o| s.tick(t0 + STOP, o));
-        assert_eq!(out[0], Directive::Force { attempt: 1 });
-        assert_eq!(out[1], emit(EventKind::ForcedStop));
-        assert_eq!(
-            s.terminated(),
-            Some(TerminationStatus::Critical),
-            "no restart after a stop"
-        );
-        // A late end of the abandoned attempt changes nothing.
-        assert!(
-            step(|o| s.on_done(
-                t0 + STOP * 2,
-                1,
-                TerminationStatus::Success,
-                Ending::Closed,
-                o
-            ))
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn failures_restart_with_backoff_up_to_the_limit() {
-        let t0 = Instant::now();
-        let mut s = sup(restarts(2), false);
-        step(|o| s.start(t0, o));
-        let out = step(|o| s.on_done(t0, 1, TerminationStatus::Critical, Ending::Closed, o));
-        assert_eq!(
-            out[1],
-            emit(EventKind::Restarting {
-                attempt: 2,
-                delay: Duration::from_millis(100)
-            })
-        );
-        assert!(step(|o| s.tick(t0 + Duration::from_millis(99), o)).is_empty());
-        let out = step(|o| s.tick(t0 + Duration::from_millis(100), o));
-        assert_eq!(out[1], Directive::Launch { attempt: 2 });
-        let t1 = t0 + Duration::from_millis(100);
-        let out = step(|o| s.on_done(t1, 2, TerminationStatus::Error, Ending::Closed, o));
-        assert_eq!(
-            out[1],
-            emit(EventKind::Restarting {
-                attempt: 3,
-                delay: Duration::from_millis(200)
-            })
-        );
-        let t2 = t1 + Duration::from_millis(200);
-        step(|o| s.tick(t2, o));
-        let out = step(|o| s.on_done(t2, 3, TerminationStatus::Error, Ending::Closed, o));
-        assert_eq!(
-            out.last(),
-            Some(&emit(EventKind::Terminated(TerminationStatus::Error)))
-        );
-    }
-
-    #[test]
-    fn a_recovered_agent_ends_with_a_warning() {
-        let t0 = Instant::now();
-        let mut s = sup(restarts(1), false);
-        step(|o| s.start(t0, o));
-        step(|o| s.on_done(t0, 1, TerminationStatus::Error, Ending::Closed, o));
-        step(|o| s.tick(t0 + Duration::from_secs(1), o));
-        step(|o| s.on_done(t0, 2, TerminationStatus::Success, Ending::Closed, o));
-        assert_eq!(s.terminated(), Some(TerminationStatus::Warning));
-    }
-
-    #[test]
-    fn stale_attempts_are_ignored() {
-        let t0 = Instant::now();
-        let mut s = sup(restarts(1), true);
-        step(|o| s.start(t0, o));
-        step(|o| s.on_done(t0, 1, TerminationStatus::Error, Ending::Closed, o));
-        assert!(
-            step(|o| s.on_event(1, EventKind::Heartbeat, o)).is_empty(),
-            "in backoff"
-        );
-        step(|o| s.tick(t0 + Duration::from_secs(1), o));
-        assert!(step(|o| s.on_event(1, EventKind::Ready, o)).is_empty());
-        assert!(!s.ever_ready());
-        assert_eq!(step(|o| s.on_event(2, EventKind::Ready, o)).len(), 1);
-    }
-
-    #[test]
-    fn a_forced_child_process_may_restart() {
-        let t0 = Instant::now();
-        let mut s = sup(restarts(1), true);
-        step(|o| s.start(t0, o));
-        step(|o| s.tick(t0 + START, o));
-        let out = step(|o| s.tick(t0 + START + STOP, o));
-        assert!(out.contains(&Directive::Force { attempt: 1 }));
-        assert!(matches!(
-            out.last(),
-            Some(Directive::Emit(EventKind::Restarting { attempt: 2, .. }))
-        ));
-    }
-
-    #[test]
-    fn stopping_idle_or_backing_off_agents_ends_them() {
-        let t0 = Instant::now();
-        let mut idle = sup(RestartPolicy::Never, false);
-        step(|o| idle.request_stop(t0, o));
-        assert_eq!(idle.terminated(), Some(TerminationStatus::Warning));
-
-        let mut backing_off = sup(restarts(5), false);
-        step(|o| backing_off.start(t0, o));
-        step(|o| backing_off.on_done(t0, 1, TerminationStatus::Critical, Ending::Closed, o));
-        step(|o| backing_off.request_stop(t0, o));
-        assert_eq!(backing_off.terminated(), Some(TerminationStatus::Critical));
-    }
-
-    #[test]
-    fn configuration_warnings_set_a_floor() {
-        let t0 = Instant::now();
-        let mut s = sup(RestartPolicy::Never, false);
-        step(|o| s.warn("limit 0".into(), o));
-        step(|o| s.start(t0, o));
-        step(|o| s.on_done(t0, 1, TerminationStatus::Success, Ending::Closed, o));
-        assert_eq!(s.terminated(), Some(TerminationStatus::Warning));
-
-        let mut rejected = sup(RestartPolicy::Never, false);
-        step(|o| rejected.reject("bad".into(), TerminationStatus::Critical, o));
-        assert_eq!(rejected.terminated(), Some(TerminationStatus::Critical));
-    }
-}
+mod tests;
