@@ -35,4 +35,29 @@ mod tests {
         }
         assert!(readme.contains("runtime_supervisor"));
     }
+
+    #[test]
+    fn every_no_in_the_porting_table_gives_its_reason() {
+        let porting = include_str!("../docs/PORTING.md");
+        let table: Vec<Vec<&str>> = porting
+            .split("## 1. Feature table")
+            .nth(1)
+            .expect("the feature table")
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|row| row.split(" | ").map(str::trim).collect())
+            .collect();
+        assert!(table.len() > 30, "{} rows", table.len());
+        let noes: Vec<_> = table
+            .iter()
+            .filter(|cells| cells.get(1).is_some_and(|c| c.starts_with("no")))
+            .collect();
+        assert!(!noes.is_empty());
+        for cells in noes {
+            let reason = cells.get(2).map_or("", |c| c.trim_end_matches('|').trim());
+            assert!(reason.len() > 40, "no reason given: {cells:?}");
+        }
+    }
 }

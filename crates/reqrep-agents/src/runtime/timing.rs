@@ -13,7 +13,7 @@
 /// | 30 ms each                      | 0, 50, 100, 150           | 0, 50, 100, 150         | 0, 80, 160, 240        |
 /// | 10 ms, then one of 180 ms, then 10 ms | 0, 50, 230, 240, 250, 260, 300, 350 | 0, 50, 230, 280, 330 | 0, 60, 290, 350, 410 |
 ///
-/// A PyOrchestrate `LoopingAgentConfig` ports as
+/// A PyOrchestrate `PeriodicAgentConfig` ports as
 /// [`PeriodicConfig::delay_compensation`](super::PeriodicConfig::delay_compensation):
 /// `compensate_delay=False` (its default) is [`Timing::Skip`],
 /// `compensate_delay=True` is [`Timing::catch_up`].
