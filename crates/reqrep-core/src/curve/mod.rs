@@ -18,6 +18,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+mod key_file;
+
+pub use key_file::KeyFileError;
+
 /// The Z85 alphabet (ZeroMQ RFC 32).
 const ALPHABET: &[u8; 85] =
     b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
@@ -109,6 +113,18 @@ pub struct CurveKeyPair {
 }
 
 impl CurveKeyPair {
+    /// The key pair whose secret key is `secret`: the public key is derived
+    /// from it (libzmq's `zmq_curve_public`).
+    ///
+    /// # Errors
+    /// [`SocketError::CurveUnsupported`](crate::socket::SocketError::CurveUnsupported)
+    /// on a libzmq without CURVE.
+    pub fn from_secret(secret: CurveKey) -> Result<Self, crate::socket::SocketError> {
+        crate::socket::require_curve()?;
+        let public = derive_public(&secret).ok_or(crate::socket::SocketError::CurveUnsupported)?;
+        Ok(Self { public, secret })
+    }
+
     /// A fresh key pair from libzmq (libsodium).
     ///
     /// # Errors
@@ -122,6 +138,34 @@ impl CurveKeyPair {
             secret: CurveKey(pair.secret_key),
         })
     }
+}
+
+// libzmq's `zmq_curve_public` (since 4.2), which neither `zmq` nor the
+// bindings it re-exports wrap; the library itself is linked by `zmq`.
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn zmq_curve_public(
+        z85_public_key: *mut std::ffi::c_char,
+        z85_secret_key: *const std::ffi::c_char,
+    ) -> std::ffi::c_int;
+}
+
+/// The public key of `secret`, from libzmq; `None` when libzmq cannot
+/// derive it (no CURVE support).
+#[allow(unsafe_code)]
+fn derive_public(secret: &CurveKey) -> Option<CurveKey> {
+    let mut secret_z85 = secret.to_z85().into_bytes();
+    secret_z85.push(0);
+    let mut public_z85 = [0u8; 41];
+    // SAFETY: both buffers are the 41 bytes (40 Z85 characters and a NUL)
+    // that `zmq_curve_public` reads and writes; the secret is
+    // NUL-terminated, and neither buffer outlives the call.
+    let rc =
+        unsafe { zmq_curve_public(public_z85.as_mut_ptr().cast(), secret_z85.as_ptr().cast()) };
+    if rc != 0 {
+        return None;
+    }
+    std::str::from_utf8(&public_z85[..40]).ok()?.parse().ok()
 }
 
 /// A socket's CURVE role.
@@ -147,6 +191,13 @@ impl Curve {
     /// A server holding `secret`.
     pub fn server(secret: CurveKey) -> Self {
         Self::Server { secret }
+    }
+
+    /// A client of the server whose public key is `server`, with the key
+    /// pair `keys` as its identity (a broker with an access policy knows the
+    /// client by `keys.public`).
+    pub fn client_with(server: CurveKey, keys: CurveKeyPair) -> Self {
+        Self::Client { server, keys }
     }
 
     /// A client of the server whose public key is `server`, with a fresh
