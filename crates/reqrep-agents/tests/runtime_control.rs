@@ -118,6 +118,13 @@ fn one_agent_is_stopped_while_the_other_runs_then_started_again() {
         [("a", AgentState::Running), ("b", AgentState::Running)]
     );
 
+    // Whatever a did, b is still in its first run: only the shutdown
+    // stops it.
+    assert!(
+        !log.entries().iter().any(|e| e == "stopped b 1"),
+        "b ran until the shutdown: {:?}",
+        log.entries()
+    );
     shutdown.stop();
     let report = run.join().unwrap();
     assert_eq!(report.status("a"), Some(TerminationStatus::Success));
@@ -125,10 +132,6 @@ fn one_agent_is_stopped_while_the_other_runs_then_started_again() {
     let entries = log.entries();
     let at = |entry: &str| entries.iter().position(|e| e == entry).unwrap();
     assert!(at("stopped a 1") < at("run a 2"));
-    assert!(
-        at("run a 2") < at("stopped b 1"),
-        "b ran until the shutdown"
-    );
     let terminated = kinds(&report, "a")
         .into_iter()
         .filter(|k| matches!(k, EventKind::Terminated(_)))
@@ -237,7 +240,7 @@ fn a_silent_agent_fails_on_its_heartbeat_timeout_and_is_restarted() {
             ),
             AgentOptions::default()
                 .heartbeat_interval(Duration::ZERO)
-                .heartbeat_timeout(Duration::from_millis(300))
+                .heartbeat_timeout(Duration::from_secs(1))
                 .restart(RestartPolicy::on_failure(1)),
         )
         .unwrap();
@@ -261,7 +264,7 @@ fn a_silent_agent_fails_on_its_heartbeat_timeout_and_is_restarted() {
         [
             EventKind::Started { attempt: 1 },
             EventKind::Ready,
-            EventKind::Failed("no heartbeat within 300ms".into()),
+            EventKind::Failed("no heartbeat within 1s".into()),
         ]
     );
     assert_eq!(kinds[3], EventKind::Closed(TerminationStatus::Error));
