@@ -313,4 +313,57 @@ mod tests {
             assert!(body.contains(needle), "lacks {needle}:\n{body}");
         }
     }
+
+    #[test]
+    fn refusals_are_exported_by_side_with_their_service_or_reason() {
+        use std::sync::Arc;
+
+        use crate::access::policy::tests::key;
+        use crate::access::{AccessPolicy, Identity};
+
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let now = Instant::now();
+        let mut state = BrokerState::new(StateConfig::default(), now);
+        let policy = AccessPolicy::new(vec![Identity {
+            name: "web".into(),
+            key: key(1),
+            call: vec!["orders".parse().unwrap()],
+            serve: vec![],
+        }])
+        .unwrap();
+        state.set_policy(now, Some(Arc::new(policy)));
+        let mut exporter = metrics::with_local_recorder(&recorder, Exporter::new);
+        let user = key(1).to_z85();
+        for _ in 0..2 {
+            let mut frames = vec![Frame::from("c1")];
+            let request = Request::new(CorrelationId::new(), "billing");
+            frames.extend(Message::request(request, vec![]).encode());
+            state.on_client_from(now, frames, Some(&user));
+        }
+        let ready = Message::ready("orders", 1, None);
+        state.on_worker_from(now, ready.encode_routed([Frame::from("w1")]), Some(&user));
+        let mut auth = AuthCounts::default();
+        auth.add(Side::Frontend, AuthFailure::UnknownKey);
+        auth.add(Side::Backend, AuthFailure::Handshake);
+        for _ in 0..2 {
+            metrics::with_local_recorder(&recorder, || {
+                exporter.export(&mut state);
+                exporter.export_auth(&auth);
+            });
+        }
+        auth.add(Side::Frontend, AuthFailure::UnknownKey);
+        metrics::with_local_recorder(&recorder, || exporter.export_auth(&auth));
+
+        let body = handle.render();
+        for needle in [
+            "reqrep_broker_permission_denied_total{side=\"frontend\",service=\"billing\"} 2",
+            "reqrep_broker_permission_denied_total{side=\"backend\",service=\"orders\"} 1",
+            "reqrep_broker_auth_failures_total{side=\"frontend\",reason=\"unknown_key\"} 2",
+            "reqrep_broker_auth_failures_total{side=\"backend\",reason=\"handshake\"} 1",
+        ] {
+            assert!(body.contains(needle), "lacks {needle}:\n{body}");
+        }
+        assert_eq!(state.stats().permission_denied_frontend, 2);
+    }
 }

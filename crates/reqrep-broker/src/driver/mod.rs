@@ -458,12 +458,12 @@ impl Broker {
                 Err(e) => return Err(e.into()),
             };
             let now = Instant::now();
-            // Every frame of a message carries its connection's metadata,
-            // the routing id frame the ROUTER adds included (pinned by
-            // tests/access.rs): read the first.
+            // Every frame the peer sent carries its connection's metadata;
+            // the routing id frame the ROUTER adds does not once the socket
+            // was polled (pinned by tests/zap_metadata.rs): read the last.
             let user = if self.access.is_some() {
                 self.user.clear();
-                match frames.first_mut().and_then(|f| f.gets("User-Id")) {
+                match frames.last_mut().and_then(|f| f.gets("User-Id")) {
                     Some(id) => {
                         self.user.push_str(id);
                         Some(self.user.as_str())
