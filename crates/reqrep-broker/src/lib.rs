@@ -9,11 +9,14 @@
 //! ([`Broker`]) owns the sockets and the clock and runs one `zmq::poll` loop.
 //!
 //! ## Layout
+//! - [`access`]: per-identity access control: the policy and its file, ZAP
+//!   answers, rate-limited refusal logging (pure; the driver runs them).
 //! - [`config`]: [`BrokerConfig`] and how it is loaded (flags, env, TOML).
 //! - [`state`]: the sans-IO state machine.
 //! - `driver`: [`Broker`], the poll loop, and [`run`].
 //! - [`stats`]: counters and metric names.
-//! - [`signal`]: SIGINT/SIGTERM to a [`StopToken`](reqrep_core::StopToken).
+//! - [`signal`]: SIGINT/SIGTERM to a [`StopToken`](reqrep_core::StopToken),
+//!   SIGHUP to a [`ReloadToken`](signal::ReloadToken).
 //! - `http`: `/metrics` and `/healthz` (feature `http`).
 //! - `telemetry`: tracing setup (feature `telemetry`).
 //!
@@ -25,7 +28,8 @@
 //!   exporter). Without it, a broker whose `metrics_addr` is not `None` fails
 //!   to bind, naming the missing feature.
 //! - `cli`: clap arguments and `REQREP_*` variables for every setting.
-//! - `config-file`: the TOML config file and `--print-config` (serde, toml).
+//! - `config-file`: the TOML config file, `--print-config` and the access
+//!   policy file (serde, toml).
 //! - `telemetry`: log output setup (tracing-subscriber).
 //!
 //! The `reqrep-broker` binary needs all four.

@@ -43,7 +43,8 @@ impl ReloadToken {
     }
 }
 
-/// Listens for SIGINT and SIGTERM and stops a token on the first one.
+/// Listens for SIGINT and SIGTERM and stops a token on the first one (and,
+/// when installed with a [`ReloadToken`], for SIGHUP).
 /// Dropping it stops listening, joins the listening thread and restores the
 /// installing thread's signal mask; drop it on that thread.
 pub struct SignalStop {
@@ -147,5 +148,20 @@ impl Drop for SignalStop {
         // Dropping the runtime cancels the listening task and joins its
         // thread.
         drop(self.runtime.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_clone_of_a_reload_token_sees_each_request() {
+        let token = ReloadToken::new();
+        let seen = token.clone();
+        assert_eq!(seen.generation(), 0);
+        token.request();
+        token.request();
+        assert_eq!(seen.generation(), 2);
     }
 }

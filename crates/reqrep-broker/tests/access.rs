@@ -602,3 +602,22 @@ fn a_valid_policy_on_a_build_without_curve_is_refused_at_startup() {
         out.describe()
     );
 }
+
+#[test]
+fn sighup_without_an_access_file_leaves_the_broker_serving() {
+    let mut broker = BrokerProcess::start(Path::new(BROKER), &[]);
+    broker.proc.signal("HUP");
+    broker
+        .proc
+        .wait_for_line("signal received; reloading", WAIT);
+    let ctx = zmq::Context::new();
+    let client = reqrep_tests::Client::connect(&ctx, &broker.frontend);
+    let (reply, _) = client.call(Request::new(CorrelationId::new(), DISCOVERY_SERVICE), b"");
+    assert!(reply.status.is_ok(), "{}", reply.status);
+    assert_eq!(
+        broker.proc.terminate(WAIT),
+        Some(0),
+        "{}",
+        broker.proc.output()
+    );
+}

@@ -433,4 +433,21 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn the_example_in_the_operations_guide_is_a_valid_policy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md");
+        let guide = std::fs::read_to_string(path).unwrap();
+        let start = guide
+            .find("```toml\n# /etc/reqrep/access.toml\n")
+            .expect("the example");
+        let body = &guide[start + "```toml\n".len()..];
+        let example = &body[..body.find("```").unwrap()];
+        let policy = parse(example).unwrap();
+        assert_eq!(policy.len(), 2);
+        let web = &policy.identities()[0];
+        assert_eq!(web.name, "checkout-web");
+        assert!(web.may_call("payments.eu") && !web.may_call("payments"));
+        assert!(policy.identities()[1].may_serve("orders"));
+    }
 }

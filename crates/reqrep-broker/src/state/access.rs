@@ -225,12 +225,14 @@ impl BrokerState {
         if !self.access.is_on() {
             return None;
         }
+        // Field by field: this runs for every worker message, so it borrows
+        // instead of copying the names.
         let wid = *self.worker_ids.get(route)?;
         let worker = self.workers.get(wid.index())?.as_ref()?;
-        let registered = worker.user.clone();
-        let service = self.services.get(worker.service)?.name().to_owned();
+        let service = self.services.get(worker.service)?.name();
+        let registered = worker.user.as_deref();
         if let Some(user) = user
-            && user != registered.as_deref()
+            && user != registered
         {
             // Another connection took over the worker's routing id.
             let status = Status::new(
@@ -239,11 +241,15 @@ impl BrokerState {
             );
             let who = user.unwrap_or("<unauthenticated>");
             self.access
-                .refused(now, Side::Backend, who, &service, &status);
+                .refused(now, Side::Backend, who, service, &status);
             self.stats.permission_denied_backend += 1;
             return Some(status);
         }
-        self.serve_denial(now, registered.as_deref(), &service)
+        let status = self
+            .access
+            .check(now, Side::Backend, registered, Ask::Serve, service)?;
+        self.stats.permission_denied_backend += 1;
+        Some(status)
     }
 
     /// Disconnects the worker at `route` with `status` and, if registered,
