@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use reqrep_core::Code;
 
-use crate::access::{AuthCounts, AuthFailure, Side};
+use crate::access::{AuthCounts, AuthFailure, ReloadCounts, Side};
 use crate::state::{BrokerState, ServiceReport};
 
 /// Requests by service and outcome (lower-case status code name).
@@ -43,6 +43,8 @@ pub const PERMISSION_DENIED_TOTAL: &str = "reqrep_broker_permission_denied_total
 /// Refused handshakes, by side and reason (`unknown_key`, `mechanism`,
 /// `malformed`, `handshake`).
 pub const AUTH_FAILURES_TOTAL: &str = "reqrep_broker_auth_failures_total";
+/// Access file reloads, by result (`loaded`, `rejected`).
+pub const ACCESS_RELOADS_TOTAL: &str = "reqrep_broker_access_reloads_total";
 
 /// Plain counters of everything the broker did; cheap to copy and compare.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -186,6 +188,9 @@ pub struct Exporter {
     /// Refused handshakes: handles made on first use, and what was exported.
     auth: Vec<((Side, AuthFailure), Counter)>,
     auth_last: AuthCounts,
+    /// Access file reloads: made on first use, and what was exported.
+    reloads: Option<(Counter, Counter)>,
+    reloads_last: ReloadCounts,
 }
 
 impl Exporter {
@@ -198,7 +203,25 @@ impl Exporter {
             denied: HashMap::new(),
             auth: Vec::new(),
             auth_last: AuthCounts::default(),
+            reloads: None,
+            reloads_last: ReloadCounts::default(),
         }
+    }
+
+    /// Exports the access file reloads counted since the last call.
+    pub fn export_reloads(&mut self, counts: &ReloadCounts) {
+        if *counts == self.reloads_last {
+            return;
+        }
+        let (loaded, rejected) = self.reloads.get_or_insert_with(|| {
+            (
+                counter!(ACCESS_RELOADS_TOTAL, "result" => "loaded"),
+                counter!(ACCESS_RELOADS_TOTAL, "result" => "rejected"),
+            )
+        });
+        loaded.increment(counts.loaded.saturating_sub(self.reloads_last.loaded));
+        rejected.increment(counts.rejected.saturating_sub(self.reloads_last.rejected));
+        self.reloads_last = *counts;
     }
 
     /// Exports the refused handshakes counted since the last call.
@@ -353,7 +376,15 @@ mod tests {
             });
         }
         auth.add(Side::Frontend, AuthFailure::UnknownKey);
-        metrics::with_local_recorder(&recorder, || exporter.export_auth(&auth));
+        let reloads = ReloadCounts {
+            loaded: 2,
+            rejected: 1,
+        };
+        metrics::with_local_recorder(&recorder, || {
+            exporter.export_auth(&auth);
+            exporter.export_reloads(&reloads);
+            exporter.export_reloads(&reloads);
+        });
 
         let body = handle.render();
         for needle in [
@@ -361,6 +392,8 @@ mod tests {
             "reqrep_broker_permission_denied_total{side=\"backend\",service=\"orders\"} 1",
             "reqrep_broker_auth_failures_total{side=\"frontend\",reason=\"unknown_key\"} 2",
             "reqrep_broker_auth_failures_total{side=\"backend\",reason=\"handshake\"} 1",
+            "reqrep_broker_access_reloads_total{result=\"loaded\"} 2",
+            "reqrep_broker_access_reloads_total{result=\"rejected\"} 1",
         ] {
             assert!(body.contains(needle), "lacks {needle}:\n{body}");
         }

@@ -445,6 +445,7 @@ fn a_bad_reload_keeps_the_old_policy() {
     let expected = format!("access file {}, line 3, identity #1", s.policy.as_str());
     assert!(line.contains(&expected), "{line}");
     assert!(line.contains("bad key"), "{line}");
+    s.wait_for_metric("reqrep_broker_access_reloads_total{result=\"rejected\"} 1");
     // Still served under the old policy, and still nobody else.
     served(&client, &worker, "orders");
     let (reply, _) = client.call("billing", b"x");

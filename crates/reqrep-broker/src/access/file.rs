@@ -451,3 +451,18 @@ mod tests {
         assert!(policy.identities()[1].may_serve("orders"));
     }
 }
+
+#[cfg(all(test, not(feature = "config-file")))]
+mod without_the_feature {
+    use super::*;
+
+    #[test]
+    fn a_policy_file_is_refused_naming_the_missing_feature() {
+        let err = AccessPolicy::parse("", Path::new("access.toml")).unwrap_err();
+        assert!(matches!(err, AccessFileError::Unsupported { .. }));
+        assert_eq!(
+            err.to_string(),
+            "access file access.toml: reading it needs reqrep-broker's config-file feature"
+        );
+    }
+}

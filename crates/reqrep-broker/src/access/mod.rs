@@ -14,7 +14,7 @@
 //! matters; the driver owns the sockets and the clock.
 //!
 //! - [`policy`]: identities, patterns, lookups.
-//! - [`file`]: the TOML policy file (needs the `config-file` feature).
+//! - [`file`](mod@file): the TOML policy file (needs the `config-file` feature).
 //! - [`zap`]: ZAP requests and replies, and the broker's answer.
 //! - [`denials`]: logging a refusal once per key per minute.
 //! - [`monitor`]: socket monitor events that count failed handshakes.
@@ -122,6 +122,16 @@ impl AuthCounts {
     pub fn total(&self) -> u64 {
         self.counts.iter().flatten().sum()
     }
+}
+
+/// Access file reloads, as plain counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReloadCounts {
+    /// Reloads that put a new policy in force.
+    pub loaded: u64,
+    /// Reloads rejected (the file unreadable or invalid; the policy in
+    /// force stayed).
+    pub rejected: u64,
 }
 
 #[cfg(test)]

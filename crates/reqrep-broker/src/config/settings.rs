@@ -160,7 +160,7 @@ settings! {
         flag "access-file", env "REQREP_ACCESS_FILE", value "PATH",
         check needs_curve,
         unset "no access control",
-        help "Access policy file (TOML [[identity]] entries with name, key, call, \
+        help "Access policy file (TOML `[[identity]]` entries with name, key, call, \
               serve): only the CURVE keys it lists may connect, each calling and \
               serving what it grants. Needs --curve-secret-key-file; re-read on \
               SIGHUP and when it changes.";

@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::access::zap::{self, ZAP_ENDPOINT};
 use crate::access::{
-    AccessFileError, AccessPolicy, AuthCounts, AuthFailure, Denials, Side, monitor,
+    AccessFileError, AccessPolicy, AuthCounts, AuthFailure, Denials, ReloadCounts, Side, monitor,
 };
 use crate::signal::ReloadToken;
 use crate::state::BrokerState;
@@ -50,6 +50,8 @@ pub(super) struct Access {
     reloaded: u64,
     stamp: Stamp,
     checked: Instant,
+    /// Reloads so far.
+    reloads: ReloadCounts,
 }
 
 impl Access {
@@ -77,6 +79,7 @@ impl Access {
             reload: ReloadToken::new(),
             reloaded: 0,
             checked: now,
+            reloads: ReloadCounts::default(),
         })
     }
 
@@ -89,6 +92,11 @@ impl Access {
     pub(super) fn reload_on(&mut self, reload: ReloadToken) {
         self.reloaded = reload.generation();
         self.reload = reload;
+    }
+
+    /// Reloads so far.
+    pub(super) fn reloads(&self) -> &ReloadCounts {
+        &self.reloads
     }
 
     /// The ZAP socket, for the poll.
@@ -147,7 +155,7 @@ impl Access {
     /// Re-reads the access file when a reload was requested, or (at most
     /// once a second) when the file changed on disk. A valid file replaces
     /// the policy whole, in `state` too; an invalid one is logged once and
-    /// the policy in force stays. Whether the policy changed.
+    /// the policy in force stays. Whether it tried (the counts changed).
     pub(super) fn maybe_reload(&mut self, now: Instant, state: &mut BrokerState) -> bool {
         let generation = self.reload.generation();
         let why = if generation != self.reloaded {
@@ -175,6 +183,7 @@ impl Access {
                 );
                 self.policy = Arc::new(policy);
                 state.set_policy(now, Some(Arc::clone(&self.policy)));
+                self.reloads.loaded += 1;
                 true
             }
             Err(e) => {
@@ -183,7 +192,8 @@ impl Access {
                     why,
                     "access policy reload rejected; the policy in force stays"
                 );
-                false
+                self.reloads.rejected += 1;
+                true
             }
         }
     }

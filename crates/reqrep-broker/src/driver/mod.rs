@@ -325,6 +325,7 @@ impl Broker {
             if let Some(access) = &mut self.access
                 && access.maybe_reload(now, &mut self.state)
             {
+                self.exporter.export_reloads(access.reloads());
                 self.flush(now);
             }
             if self.state.next_timeout().is_some_and(|t| t <= now) {
