@@ -6,13 +6,11 @@
 //! CURVE needs the system libzmq (`--config build/system-libzmq.toml`).
 //! On the bundled build the CURVE tests only check that CURVE is missing
 //! (and fail when `REQREP_EXPECT_CURVE=1` says it should be there); the
-//! startup refusals (policy file errors, an access file without CURVE) are
-//! checked on both builds.
+//! startup refusals, checked on both builds, are in `access_startup.rs`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqrep_core::curve::{Curve, CurveKey, CurveKeyPair};
@@ -23,8 +21,7 @@ use reqrep_core::{
     Code, Command as Cmd, CorrelationId, DISCOVERY_SERVICE, Frame, Limits, Message, Reply, Request,
     Status, decode, pb,
 };
-use reqrep_tests::broker_process::{BrokerProcess, EPHEMERAL_ENDPOINTS};
-use reqrep_tests::process::{command, run};
+use reqrep_tests::broker_process::BrokerProcess;
 use reqrep_tests::{TempFile, WAIT};
 
 const BROKER: &str = env!("CARGO_BIN_EXE_reqrep-broker");
@@ -487,121 +484,6 @@ fn a_plaintext_peer_on_the_curve_broker_gets_nothing_and_is_counted() {
     plain.send(Request::new(CorrelationId::new(), "orders"), b"x");
     s.wait_for_metric("reqrep_broker_auth_failures_total{side=\"frontend\",reason=\"handshake\"}");
     assert!(plain.recv().is_none());
-}
-
-// ---- startup refusals, on every build ----------------------------------------
-
-fn broker(args: &[&str]) -> Command {
-    let mut command = command(BROKER);
-    command.args(EPHEMERAL_ENDPOINTS);
-    command.args(["--metrics-addr", "off"]);
-    command.args(args);
-    command
-}
-
-#[test]
-fn policy_file_errors_exit_2_naming_the_file_line_and_entry() {
-    // Any well-formed key will do: the policy is read first.
-    let key = TempFile::with_text("broker.key", &"HelloWorld".repeat(4));
-    let web = "HelloWorld".repeat(4);
-    let cases = [
-        (
-            format!(
-                "[[identity]]\nname = \"web\"\nkey = \"{web}\"\ncall = [\"a\"]\n\n[[identity]]\nname = \"app\"\nkey = \"{web}\"\ncall = [\"b\"]\n"
-            ),
-            "line 8, identity #2 (\"app\"): duplicate key",
-        ),
-        (
-            format!("[[identity]]\nname = \"web\"\nkey = \"{web}\"\ncall = [\"pay*ments\"]\n"),
-            "line 4, identity #1 (\"web\"): call pattern: pattern \"pay*ments\"",
-        ),
-        (
-            format!("[[identity]]\nname = \"web\"\nkey = \"{web}\"\ncalls = [\"a\"]\n"),
-            "line 4, identity #1 (\"web\"): unknown field `calls`",
-        ),
-        ("not toml at all\n".to_owned(), "line 1"),
-    ];
-    for (text, expected) in cases {
-        let policy = TempFile::with_text("access.toml", &text);
-        let out = run(
-            broker(&[
-                "--curve-secret-key-file",
-                key.as_str(),
-                "--access-file",
-                policy.as_str(),
-            ]),
-            b"",
-        );
-        assert_eq!(out.code, Some(2), "{}", out.describe());
-        let named = format!("access file {}, {expected}", policy.as_str());
-        assert!(
-            out.stderr.contains(&named),
-            "wanted {named:?}: {}",
-            out.describe()
-        );
-    }
-    let missing = TempFile::path("none.toml");
-    let out = run(
-        broker(&[
-            "--curve-secret-key-file",
-            key.as_str(),
-            "--access-file",
-            missing.as_str(),
-        ]),
-        b"",
-    );
-    assert_eq!(out.code, Some(2), "{}", out.describe());
-    assert!(
-        out.stderr
-            .contains(&format!("cannot read access file {}", missing.as_str())),
-        "{}",
-        out.describe()
-    );
-}
-
-#[test]
-fn an_access_file_without_curve_exits_2() {
-    let policy = TempFile::with_text("access.toml", "");
-    let out = run(broker(&["--access-file", policy.as_str()]), b"");
-    assert_eq!(out.code, Some(2), "{}", out.describe());
-    assert!(
-        out.stderr.contains(
-            "invalid setting access_file: an access policy without CURVE would only pretend to be secure"
-        ),
-        "{}",
-        out.describe()
-    );
-}
-
-#[test]
-fn a_valid_policy_on_a_build_without_curve_is_refused_at_startup() {
-    if curve_supported() {
-        return;
-    }
-    curve(); // fails when CURVE was expected
-    let key = TempFile::with_text("broker.key", &"HelloWorld".repeat(4));
-    let policy = TempFile::with_text(
-        "access.toml",
-        &format!(
-            "[[identity]]\nname = \"web\"\nkey = \"{}\"\ncall = [\"*\"]\n",
-            "HelloWorld".repeat(4)
-        ),
-    );
-    let out = run(
-        broker(&[
-            "--curve-secret-key-file",
-            key.as_str(),
-            "--access-file",
-            policy.as_str(),
-        ]),
-        b"",
-    );
-    assert_eq!(out.code, Some(1), "{}", out.describe());
-    assert!(
-        out.stderr.contains("no CURVE support"),
-        "{}",
-        out.describe()
-    );
 }
 
 #[test]
