@@ -12,6 +12,8 @@
 //!   closure on a thread), each bounded by time.
 //! - [`client`] / [`worker`] / [`worker_thread`]: a raw DEALER client and a
 //!   protocol-complete test worker speaking the wire protocol directly.
+//! - [`fake_broker`]: a plain ROUTER playing the broker, answering as the
+//!   test says (refusals, DISCONNECT), optionally as a CURVE server.
 //! - [`temp`]: files in the temp directory removed on drop.
 //!
 //! Every socket made here has a receive timeout, so a test that would
@@ -20,6 +22,7 @@
 pub mod broker;
 pub mod broker_process;
 pub mod client;
+pub mod fake_broker;
 pub mod process;
 pub mod temp;
 pub mod wait;

@@ -1,9 +1,10 @@
 //! A test worker: the agents' socket-free `WorkerSession` (READY with
 //! credits, heartbeats both ways, liveness, re-registration after
-//! DISCONNECT) driven over a plain DEALER, with concurrent simulated work
-//! (each request finishes `delay` after it arrived, so several credits
-//! really run at once). It answers each request with `[name, payload...]`
-//! and reports what happens, for tests to synchronise on.
+//! DISCONNECT, stopping when the broker refuses it) driven over a plain
+//! DEALER, with concurrent simulated work (each request finishes `delay`
+//! after it arrived, so several credits really run at once). It answers
+//! each request with `[name, payload...]` and reports what happens, for
+//! tests to synchronise on.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -52,12 +53,16 @@ pub enum WorkerEvent {
     Request(String),
     /// The broker sent DISCONNECT.
     Disconnected,
+    /// The broker refused the worker (DISCONNECT with PERMISSION_DENIED or
+    /// UNAUTHENTICATED); the worker has stopped.
+    Refused(reqrep_core::Status),
 }
 
 /// The longest the worker waits before looking at its stop flag again.
 const STOP_SLICE: Duration = Duration::from_millis(50);
 
-/// Runs a worker until `stop` is set. `events` is told what happens.
+/// Runs a worker until `stop` is set, or until the broker refuses it.
+/// `events` is told what happens.
 ///
 /// # Panics
 /// On socket failures (a broken test environment).
@@ -107,6 +112,10 @@ pub fn run_worker(
                     if matches!(cause, BrokerLoss::Disconnected(_)) {
                         events(WorkerEvent::Disconnected);
                     }
+                }
+                WorkerAction::Refused(status) => {
+                    events(WorkerEvent::Refused(status));
+                    return;
                 }
                 WorkerAction::Closed { linger } => {
                     if let Some(d) = dealer.take() {

@@ -31,9 +31,23 @@ pub enum RequestError {
         /// The total budget.
         budget: Duration,
     },
-    /// The replier, worker or broker answered with a non-OK status.
+    /// The replier, worker or broker answered with a non-OK status (other
+    /// than `PERMISSION_DENIED`, which is [`RequestError::PermissionDenied`]).
     #[error("{0}")]
     Status(Status),
+    /// The broker refused the request with `PERMISSION_DENIED`: its access
+    /// policy does not let this client's identity (the public key of its
+    /// CURVE key pair, see
+    /// [`ClientOptions::curve_identity`](crate::ClientOptions::curve_identity))
+    /// call the service. Final: never retried, since asking again gets the
+    /// same answer until the policy changes.
+    ///
+    /// A key the policy does not list at all is refused earlier, at the
+    /// CURVE handshake, and no message is exchanged: the client then sees
+    /// [`RequestError::Timeout`] (or [`RequestError::BudgetExhausted`]),
+    /// while the broker counts the refusal.
+    #[error("{0}")]
+    PermissionDenied(Status),
     /// The socket failed (bad endpoint, bind or connect error, libzmq error).
     #[error("transport error: {0}")]
     Transport(#[from] SocketError),
@@ -79,10 +93,22 @@ impl RequestError {
         match self {
             Self::Timeout { .. } | Self::BudgetExhausted { .. } => Code::DeadlineExceeded,
             Self::Status(s) => s.code,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Transport(_) | Self::Closed => Code::Unavailable,
             Self::TooLarge { .. } | Self::Full { .. } => Code::ResourceExhausted,
             Self::Stopped => Code::Cancelled,
             Self::Usage(_) | Self::NotInitialised => Code::FailedPrecondition,
+        }
+    }
+
+    /// The error for a reply carrying the non-OK `status`:
+    /// [`RequestError::PermissionDenied`] for `PERMISSION_DENIED`,
+    /// [`RequestError::Status`] for every other code.
+    pub fn from_status(status: Status) -> Self {
+        if status.code == Code::PermissionDenied {
+            Self::PermissionDenied(status)
+        } else {
+            Self::Status(status)
         }
     }
 }
@@ -144,6 +170,13 @@ pub enum WorkerError {
     /// A handler thread could not be started.
     #[error("cannot start a handler thread: {0}")]
     Thread(std::io::Error),
+    /// The broker refused this worker for good: it answered with DISCONNECT
+    /// carrying `PERMISSION_DENIED` (its access policy does not let this
+    /// worker's identity serve the service, or no longer does) or
+    /// `UNAUTHENTICATED`. The worker stopped instead of reconnecting, since
+    /// registering again would get the same answer; the status says why.
+    #[error("the broker refused this worker: {0}; check the broker's access policy")]
+    Refused(Status),
 }
 
 impl From<zmq::Error> for WorkerError {

@@ -273,7 +273,7 @@ impl ReqRep {
                 match message.command {
                     reqrep_core::Command::Reply(reply) if reply.id == id => {
                         if !reply.status.is_ok() {
-                            return Err(RequestError::Status(reply.status).into());
+                            return Err(RequestError::from_status(reply.status).into());
                         }
                         Ok(first(message.payload))
                     }
@@ -313,7 +313,8 @@ impl ReqRep {
     /// socket replaced after each lost reply, stale replies dropped.
     ///
     /// # Errors
-    /// [`RequestError::Timeout`], [`RequestError::Status`], stop, transport.
+    /// [`RequestError::Timeout`], [`RequestError::Status`],
+    /// [`RequestError::PermissionDenied`] (never retried), stop, transport.
     pub fn request(&mut self, payload: &[u8]) -> Result<Response, RequestError> {
         if self.kind != SocketKind::Req || self.raw {
             return Err(RequestError::Usage("request needs an enveloped REQ plugin"));

@@ -74,19 +74,51 @@ fn seed_shaped_send_and_recv() {
 fn error_status_surfaces_as_a_typed_error() {
     let stop = StopToken::new();
     let (mut rep, endpoint) = replier(&stop);
-    let server = thread::spawn(move || {
-        let _ = rep.serve(|_, _| Err(Status::new(Code::PermissionDenied, "not you")));
-    });
+    let server =
+        thread::spawn(move || rep.serve(|_, _| Err(Status::new(Code::NotFound, "no such thing"))));
     let mut req = requester(&endpoint, ClientOptions::default());
     match req.request(b"x") {
         Err(RequestError::Status(status)) => {
-            assert_eq!(status.code, Code::PermissionDenied);
-            assert_eq!(status.message, "not you");
+            assert_eq!(status.code, Code::NotFound);
+            assert_eq!(status.message, "no such thing");
         }
         other => panic!("expected a status error, got {other:?}"),
     }
     stop.stop();
-    server.join().expect("server");
+    assert_eq!(server.join().expect("server").expect("served"), 1);
+}
+
+#[test]
+fn permission_denied_is_its_own_error_and_never_retried() {
+    let stop = StopToken::new();
+    let (mut rep, endpoint) = replier(&stop);
+    let server = thread::spawn(move || {
+        rep.serve(|_, _| Err(Status::new(Code::PermissionDenied, "not you")))
+    });
+    // Three attempts allowed; PERMISSION_DENIED takes one.
+    let options = ClientOptions::default().retry(RetryPolicy::default().max_attempts(3));
+    let mut req = requester(&endpoint, options);
+    match req.request(b"x") {
+        Err(RequestError::PermissionDenied(status)) => {
+            assert_eq!(status.code, Code::PermissionDenied);
+            assert_eq!(status.message, "not you");
+        }
+        other => panic!("expected PermissionDenied, got {other:?}"),
+    }
+    // The plain send / recv pair reports it the same way.
+    req.send(b"y").expect("send");
+    match req.recv() {
+        Err(ReqRepError::Request(RequestError::PermissionDenied(status))) => {
+            assert_eq!(status.code, Code::PermissionDenied);
+        }
+        other => panic!("expected PermissionDenied, got {other:?}"),
+    }
+    stop.stop();
+    assert_eq!(
+        server.join().expect("server").expect("served"),
+        2,
+        "one request each, no retry"
+    );
 }
 
 /// A ROUTER replier that drops the first request it sees (a lost reply) and

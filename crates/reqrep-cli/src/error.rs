@@ -2,13 +2,15 @@
 
 use reqrep_agents::{RequestError, WorkerError};
 use reqrep_broker::BrokerError;
+use reqrep_core::curve::KeyFileError;
 use reqrep_core::socket::SocketError;
 
 use crate::table::thousands;
 
 /// The process exit codes of `reqrep`.
 pub mod exit {
-    /// A request failed: an error status, a timeout, or failed demo requests.
+    /// A request failed: an error status (`PERMISSION_DENIED` among them), a
+    /// timeout, or failed demo requests; or the broker refused a worker.
     pub const REQUEST: u8 = 1;
     /// Invalid arguments (clap uses the same code for its usage errors).
     pub const USAGE: u8 = 2;
@@ -49,6 +51,12 @@ pub enum CliError {
     /// The arguments make no sense together.
     #[error("{0}")]
     Usage(String),
+    /// A `--key-file` cannot be used: missing, unreadable or malformed (a
+    /// usage error), or its public key cannot be derived on a libzmq
+    /// without CURVE (a local failure). The message names the file, and the
+    /// line for a malformed one.
+    #[error("{0}")]
+    KeyFile(#[from] KeyFileError),
 }
 
 impl CliError {
@@ -63,13 +71,17 @@ impl CliError {
             Self::Request(RequestError::Transport(SocketError::Endpoint(_)))
             | Self::Worker(WorkerError::Transport(SocketError::Endpoint(_)))
             | Self::Usage(_) => exit::USAGE,
+            Self::KeyFile(KeyFileError::Curve { .. }) => exit::LOCAL,
+            Self::KeyFile(_) => exit::USAGE,
             Self::Request(
                 RequestError::Timeout { .. }
                 | RequestError::BudgetExhausted { .. }
                 | RequestError::Status(_)
+                | RequestError::PermissionDenied(_)
                 | RequestError::TooLarge { .. }
                 | RequestError::Stopped,
             )
+            | Self::Worker(WorkerError::Refused(_))
             | Self::RequestsFailed { .. } => exit::REQUEST,
             _ => exit::LOCAL,
         }
@@ -80,8 +92,12 @@ impl CliError {
 /// local ones (a bad endpoint is not `UNAVAILABLE`).
 fn describe_request_error(e: &RequestError) -> String {
     match e {
-        RequestError::Status(status) if status.message.is_empty() => status.code.to_string(),
-        RequestError::Status(status) => status.to_string(),
+        RequestError::Status(status) | RequestError::PermissionDenied(status)
+            if status.message.is_empty() =>
+        {
+            status.code.to_string()
+        }
+        RequestError::Status(status) | RequestError::PermissionDenied(status) => status.to_string(),
         RequestError::Timeout { attempts, elapsed } => format!(
             "{}: no reply after {attempts} attempt{} within {} ms",
             e.code(),
@@ -123,6 +139,42 @@ mod tests {
 
         let bare = CliError::from(RequestError::Status(Status::new(Code::Unavailable, "")));
         assert_eq!(bare.to_string(), "UNAVAILABLE");
+    }
+
+    #[test]
+    fn permission_denied_prints_its_code_and_exits_1() {
+        let status = Status::new(
+            Code::PermissionDenied,
+            "identity checkout-web may not call billing",
+        );
+        let e = CliError::from(RequestError::PermissionDenied(status.clone()));
+        assert_eq!(
+            e.to_string(),
+            "PERMISSION_DENIED: identity checkout-web may not call billing"
+        );
+        assert_eq!(e.exit_code(), exit::REQUEST);
+        let bare = CliError::from(RequestError::PermissionDenied(Status::new(
+            Code::PermissionDenied,
+            "",
+        )));
+        assert_eq!(bare.to_string(), "PERMISSION_DENIED");
+
+        let refused = CliError::from(WorkerError::Refused(status));
+        assert_eq!(refused.exit_code(), exit::REQUEST);
+        assert!(
+            refused.to_string().contains(
+                "refused this worker: PERMISSION_DENIED: identity checkout-web may not call billing"
+            ),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn unusable_key_files_are_usage_errors_naming_the_file() {
+        let missing = std::env::temp_dir().join("reqrep-cli-no-such-dir/none.key");
+        let e = CliError::from(reqrep_core::curve::CurveKeyPair::load(&missing).unwrap_err());
+        assert_eq!(e.exit_code(), exit::USAGE);
+        assert!(e.to_string().contains("none.key"), "{e}");
     }
 
     #[test]

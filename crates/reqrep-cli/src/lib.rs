@@ -9,7 +9,12 @@
 //! | `reqrep worker` | runs an echo worker for a service until SIGINT or SIGTERM |
 //! | `reqrep services` | lists the services a broker knows, with workers, credits and queues |
 //! | `reqrep demo` | broker, echo workers and a client load in one process, with a latency report |
-//! | `reqrep keygen` | a CURVE key pair for a broker that requires CURVE (`--curve-secret-key-file`) |
+//! | `reqrep keygen` | a CURVE key pair: printed, or with `--secret-file` written to a key file (mode 0600) for a broker (`--curve-secret-key-file`), a client or a worker (`--key-file`), its public key printed for the broker's access policy |
+//!
+//! `request`, `worker` and `services` connect with CURVE given the broker's
+//! public key (`--server-key`), as the identity in `--key-file` if given (a
+//! broker with an access policy refuses any other); `demo --key-file` runs
+//! the whole demo over CURVE with that key pair.
 //!
 //! ```sh
 //! cargo run --release --bin reqrep -- demo
@@ -17,6 +22,8 @@
 //! reqrep request --broker tcp://127.0.0.1:5555 --service echo hello
 //! echo hello | reqrep request --broker tcp://127.0.0.1:5555 --service echo -
 //! reqrep services --broker tcp://127.0.0.1:5555
+//! reqrep keygen --secret-file checkout-web.key   # prints public-key: ...
+//! reqrep request --server-key "$BROKER_PUBLIC" --key-file checkout-web.key --service orders hi
 //! ```
 //!
 //! ## Exit codes
@@ -24,8 +31,8 @@
 //! | Code | Meaning |
 //! |---|---|
 //! | 0 | Success: a reply was printed, a worker stopped after a signal, every demo request succeeded. |
-//! | 1 | A request failed: an error status from the broker or the worker (printed as `error: CODE: message`), a timeout, or demo requests that failed. |
-//! | 2 | Usage error: an unknown flag, a missing or invalid value, an invalid endpoint. |
+//! | 1 | A request failed: an error status from the broker or the worker (printed as `error: CODE: message`, `PERMISSION_DENIED` when the broker's access policy refuses the identity), a timeout, or demo requests that failed; or the broker refused a worker (DISCONNECT with `PERMISSION_DENIED`), which then stops. |
+//! | 2 | Usage error: an unknown flag, a missing or invalid value, an invalid endpoint, `--key-file` without `--server-key`, a missing or malformed key file (named, with its line). |
 //! | 3 | A local failure: stdin or stdout unusable, a socket that cannot be set up, a demo broker that cannot start. |
 //!
 //! ## Layout
@@ -62,9 +69,10 @@ pub use error::{CliError, exit};
     long_about,
     after_help = "Exit codes:\n  \
                   0  success\n  \
-                  1  the request failed: an error status (printed as `error: CODE: message`) \
-                  or a timeout; failed demo requests\n  \
-                  2  usage error: invalid flags, values or endpoints\n  \
+                  1  the request failed: an error status (printed as `error: CODE: message`, \
+                  e.g. PERMISSION_DENIED) or a timeout; failed demo requests; a worker the \
+                  broker refused\n  \
+                  2  usage error: invalid flags, values, endpoints or key files\n  \
                   3  local failure: stdin/stdout, sockets, signals, the demo broker"
 )]
 pub struct Cli {
@@ -90,8 +98,8 @@ pub enum CliCommand {
     /// Run a broker, echo workers and a client load in one process and report
     /// throughput and latency percentiles.
     Demo(commands::demo::DemoArgs),
-    /// Generate a CURVE key pair for a broker that requires CURVE (print it,
-    /// or write the secret key to a file).
+    /// Generate a CURVE key pair for a broker, a client or a worker (print
+    /// it, or write it to a key file and print its public key).
     Keygen(commands::keygen::KeygenArgs),
 }
 

@@ -1,5 +1,6 @@
 //! `reqrep keygen` and `--server-key`: a broker that requires CURVE, a
-//! worker process and a request process that know its public key.
+//! worker process and a request process that know its public key (the
+//! request with an identity of its own from `--key-file`).
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use common::{reqrep, worker};
 use reqrep_agents::ClientOptions;
-use reqrep_core::curve::{Curve, CurveKey};
+use reqrep_core::curve::{Curve, CurveKey, CurveKeyPair};
 use reqrep_core::socket::curve_supported;
 use reqrep_tests::broker::curve_broker;
 use reqrep_tests::process::run;
@@ -32,8 +33,8 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
     assert_eq!(keys.len(), 2, "{text}");
     assert!(keys.iter().all(|k| k.parse::<CurveKey>().is_ok()), "{text}");
 
-    // With --secret-file only the public key is printed; the secret is in a
-    // new owner-only file, which is never overwritten.
+    // With --secret-file only the public key is printed; the key pair is in
+    // a new owner-only file, which is never overwritten.
     let secret_file = TempFile::path("broker.key");
     let out = run(
         reqrep(&["keygen", "--secret-file", secret_file.as_str()]),
@@ -48,7 +49,8 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
         .to_owned();
     let server_key: CurveKey = public.parse().expect("public key");
     let written = std::fs::read_to_string(&*secret_file).expect("secret file");
-    assert!(written.parse::<CurveKey>().is_ok(), "{written:?}");
+    let pair = CurveKeyPair::load(&secret_file).expect("the key file loads");
+    assert_eq!(pair.public, server_key, "{written:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -68,7 +70,11 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
         written
     );
 
-    let broker = curve_broker(&secret_file)
+    // The broker's key file reader takes a bare secret key (a key file
+    // `CurveKeyPair::load` reads too).
+    let broker_key =
+        TempFile::with_text("broker-secret.key", &format!("{}\n", pair.secret.to_z85()));
+    let broker = curve_broker(&broker_key)
         .expect("bind")
         .spawn()
         .expect("spawn");
@@ -83,7 +89,12 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
             .curve(Curve::client(server_key).expect("client keys")),
     );
 
-    let request = |key: Option<&str>| {
+    // A client identity of its own.
+    let identity = TempFile::path("client.key");
+    let out = run(reqrep(&["keygen", "--secret-file", identity.as_str()]), b"");
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+
+    let request = |key: Option<&str>, extra: &[&str]| {
         let mut args = vec![
             "request",
             "--broker",
@@ -98,14 +109,17 @@ fn keygen_keys_secure_a_broker_its_worker_and_a_request() {
         if let Some(key) = key {
             args.extend(["--server-key", key]);
         }
+        args.extend(extra);
         args.push("sealed");
         run(reqrep(&args), b"")
     };
-    let out = request(Some(&public));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
-    assert_eq!(out.stdout, b"sealed", "{}", out.describe());
+    for extra in [&[][..], &["--key-file", identity.as_str()]] {
+        let out = request(Some(&public), extra);
+        assert_eq!(out.code, Some(0), "{extra:?}: {}", out.describe());
+        assert_eq!(out.stdout, b"sealed", "{extra:?}: {}", out.describe());
+    }
     // Without the key the broker never hears the request: a timeout.
-    let out = request(None);
+    let out = request(None, &[]);
     assert_eq!(out.code, Some(1), "{}", out.describe());
     assert!(
         out.stderr.contains("DEADLINE_EXCEEDED"),

@@ -25,7 +25,9 @@ fn every_subcommand_has_help() {
     for subcommand in ["request", "worker", "services", "demo"] {
         let out = run(reqrep(&[subcommand, "--help"]), b"");
         assert_eq!(out.code, Some(0), "{subcommand}: {}", out.describe());
-        assert!(out.stdout_text().contains("--broker") || subcommand == "demo");
+        let text = out.stdout_text();
+        assert!(text.contains("--broker") || subcommand == "demo");
+        assert!(text.contains("--key-file"), "{subcommand}: {text}");
     }
 }
 

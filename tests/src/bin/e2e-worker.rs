@@ -1,5 +1,6 @@
 //! A test worker process: `e2e-worker <backend> <service> <name> <credits> <heartbeat-ms> <delay-ms>`.
-//! Prints `ready` and `request <id>` lines so tests can synchronise on them.
+//! Prints `ready`, `request <id>`, `disconnected` and `refused <status>` lines
+//! so tests can synchronise on them; it exits once refused.
 
 #![allow(clippy::print_stdout)]
 
@@ -38,6 +39,7 @@ fn main() {
             WorkerEvent::Ready => println!("ready"),
             WorkerEvent::Request(id) => println!("request {id}"),
             WorkerEvent::Disconnected => println!("disconnected"),
+            WorkerEvent::Refused(status) => println!("refused {status}"),
         }
         let _ = std::io::stdout().flush();
     });

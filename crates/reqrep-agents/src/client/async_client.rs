@@ -139,8 +139,8 @@ impl AsyncClient {
     /// waits for a place in it, within its timeout.
     ///
     /// # Errors
-    /// As the blocking client: timeout, exhausted budget, error status;
-    /// [`RequestError::Closed`] once the I/O task is gone.
+    /// As the blocking client: timeout, exhausted budget, error status,
+    /// [`RequestError::PermissionDenied`]; [`RequestError::Closed`] once the I/O task is gone.
     pub async fn request(&self, payload: Vec<u8>) -> Result<Response, RequestError> {
         self.request_queued(payload, Queueing::Wait).await
     }

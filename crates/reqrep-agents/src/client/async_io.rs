@@ -369,7 +369,7 @@ impl Link {
                                 attempts: 1,
                             })
                         } else {
-                            Err(RequestError::Status(reply.status))
+                            Err(RequestError::from_status(reply.status))
                         };
                         if tx.send(result).is_err() {
                             // Its caller gave up (timed out) before it came.

@@ -78,7 +78,9 @@ impl Client {
     /// # Errors
     /// [`RequestError::Timeout`] after the last attempt,
     /// [`RequestError::BudgetExhausted`] when the total budget ran out first,
-    /// [`RequestError::Status`] for a non-OK reply, and so on.
+    /// [`RequestError::Status`] for a non-OK reply,
+    /// [`RequestError::PermissionDenied`] (never retried) when the broker's
+    /// access policy refuses this client's identity, and so on.
     pub fn request(&mut self, payload: &[u8]) -> Result<Response, RequestError> {
         self.request_frames(vec![Frame::from(payload)])
     }

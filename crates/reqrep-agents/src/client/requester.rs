@@ -224,7 +224,7 @@ impl Requester {
             match message.command {
                 Command::Reply(reply) if reply.id == id => {
                     if !reply.status.is_ok() {
-                        return Err(RequestError::Status(reply.status));
+                        return Err(RequestError::from_status(reply.status));
                     }
                     return Ok(Response {
                         id,

@@ -214,6 +214,8 @@ fn final_errors_end_the_request_at_once() {
     let finals = [
         RequestError::Status(Status::new(Code::InvalidArgument, "bad")),
         RequestError::Status(Status::new(Code::DeadlineExceeded, "broker gave up")),
+        RequestError::Status(Status::new(Code::Unauthenticated, "who are you")),
+        RequestError::PermissionDenied(Status::new(Code::PermissionDenied, "not you")),
         RequestError::Stopped,
         RequestError::Closed,
         RequestError::Full { capacity: 1 },
@@ -227,6 +229,25 @@ fn final_errors_end_the_request_at_once() {
         assert_eq!(ended.to_string(), shown, "returned as it is");
         assert_eq!(retry.attempts(), 1);
     }
+}
+
+#[test]
+fn permission_denied_ends_the_request_after_one_attempt() {
+    let (mut retry, t0) = start(&options(5));
+    assert_eq!(attempt(retry.next(t0, Event::Ready)), (1, 100 * MS));
+    let denied = Status::new(
+        Code::PermissionDenied,
+        "identity checkout-web may not call billing",
+    );
+    let reply = RequestError::from_status(denied.clone());
+    let err = give_up(retry.next(t0 + MS, Event::Failed(reply)));
+    assert!(
+        matches!(&err, RequestError::PermissionDenied(s) if *s == denied),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.to_string(), denied.to_string());
+    assert_eq!(retry.attempts(), 1, "never retried");
 }
 
 #[test]

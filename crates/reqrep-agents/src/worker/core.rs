@@ -76,6 +76,8 @@ impl Core<'_> {
     /// Serves until `stop`, then sends DISCONNECT and closes the socket with
     /// the session's stop linger, so the message is flushed when the
     /// context is terminated (the caller drops it after this returns).
+    /// Returns [`WorkerError::Refused`] at once when the broker refuses the
+    /// worker.
     pub(crate) fn run(
         &self,
         executor: &mut dyn Executor,
@@ -157,7 +159,8 @@ impl Core<'_> {
         Ok(())
     }
 
-    /// Carries out the session's actions; false once it is closed.
+    /// Carries out the session's actions; false once it is closed,
+    /// [`WorkerError::Refused`] once the broker refused the worker.
     fn perform(
         &self,
         session: &mut WorkerSession,
@@ -183,6 +186,12 @@ impl Core<'_> {
                     }
                 }
                 WorkerAction::Reconnect { .. } => *dealer = None,
+                WorkerAction::Refused(status) => {
+                    if let Some(socket) = dealer.take() {
+                        socket.set_linger(0)?;
+                    }
+                    return Err(WorkerError::Refused(status));
+                }
                 WorkerAction::Closed { linger } => {
                     if let Some(socket) = dealer.take() {
                         socket.set_linger(i32::try_from(linger.as_millis()).unwrap_or(i32::MAX))?;

@@ -58,7 +58,12 @@ impl Worker {
     /// answered `DEADLINE_EXCEEDED` without running it.
     ///
     /// # Errors
-    /// Socket failures other than losing the broker (which reconnects).
+    /// Socket failures other than losing the broker (which reconnects);
+    /// [`WorkerError::Refused`], at once and without reconnecting, when the
+    /// broker refuses the worker (DISCONNECT with `PERMISSION_DENIED` or
+    /// `UNAUTHENTICATED`: its access policy does not let this identity serve
+    /// the service). Handlers still running are waited for; their replies
+    /// are dropped.
     pub fn run<H>(self, handler: H, stop: &StopToken) -> Result<WorkerStats, WorkerError>
     where
         H: Fn(&Request, Vec<Frame>) -> Result<Vec<Frame>, Status> + Send + Sync + 'static,
@@ -174,7 +179,9 @@ impl AsyncWorker {
     /// within a tokio runtime; the socket loop runs on its own thread.
     ///
     /// # Errors
-    /// Socket failures other than losing the broker (which reconnects).
+    /// As [`Worker::run`]: socket failures, and [`WorkerError::Refused`]
+    /// when the broker refuses the worker (tasks still running are not
+    /// waited for; their replies are dropped).
     pub async fn run<H, F>(self, handler: H, stop: StopToken) -> Result<WorkerStats, WorkerError>
     where
         H: Fn(Request, Vec<Frame>) -> F + Send + Sync + 'static,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqrep_core::curve::Curve;
+use reqrep_core::curve::{Curve, CurveKey, CurveKeyPair};
 use reqrep_core::socket::SocketOptions;
 use reqrep_core::{Limits, RetryPolicy};
 
@@ -88,8 +88,49 @@ impl WorkerOptions {
     /// Connects with CURVE security, typically
     /// [`Curve::client`]`(broker's public key)`. The worker then fails to
     /// start on a libzmq without CURVE. Default: plaintext.
+    ///
+    /// [`Curve::client`] gives the worker a fresh key pair, which no access
+    /// policy can list, so a broker with one refuses it: use
+    /// [`WorkerOptions::curve_identity`] there.
     pub fn curve(mut self, curve: Curve) -> Self {
         self.socket.curve = Some(curve);
         self
+    }
+
+    /// Connects with CURVE security to the broker whose public key is
+    /// `server_public`, with `keys` as this worker's identity: a broker with
+    /// an access policy knows the worker by `keys.public` and decides by it
+    /// which services it may serve. `keys` usually comes from a key file
+    /// ([`CurveKeyPair::load`]; `reqrep keygen --secret-file` writes one).
+    /// A shorthand for
+    /// [`WorkerOptions::curve`]`(`[`Curve::client_with`]`(server_public, keys))`.
+    /// The worker then fails to start on a libzmq without CURVE.
+    /// Default: none (plaintext; [`Curve::client`] alone gives a fresh key
+    /// pair, which a broker with an access policy refuses).
+    pub fn curve_identity(self, server_public: CurveKey, keys: CurveKeyPair) -> Self {
+        self.curve(Curve::client_with(server_public, keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curve_identity_is_a_client_role_with_those_keys() {
+        let key = |byte: char| -> CurveKey { byte.to_string().repeat(40).parse().expect("key") };
+        let keys = CurveKeyPair {
+            public: key('a'),
+            secret: key('b'),
+        };
+        let options = WorkerOptions::default().curve_identity(key('c'), keys);
+        assert_eq!(
+            options.socket.curve,
+            Some(Curve::Client {
+                server: key('c'),
+                keys,
+            })
+        );
+        assert_eq!(WorkerOptions::default().socket.curve, None, "plaintext");
     }
 }

@@ -4,7 +4,8 @@
 //! (service, credits, heartbeat interval), credit accounting, heartbeats
 //! both ways, the broker's liveness, DISCONNECT, and when to drop the socket
 //! and reconnect with the jittered backoff of
-//! [`WorkerOptions::reconnect`](super::WorkerOptions::reconnect).
+//! [`WorkerOptions::reconnect`](super::WorkerOptions::reconnect), or stop
+//! for good when the broker refuses the worker ([`WorkerAction::Refused`]).
 //!
 //! It is driven by events, each with the current instant:
 //! [`WorkerSession::on_message`] takes the frames the worker's DEALER
@@ -35,9 +36,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use reqrep_core::{
-    Command, DecodeError, Frame, Kind, Limits, Message, Request, RetryPolicy, Status, decode,
+    Code, Command, DecodeError, Frame, Kind, Limits, Message, Request, RetryPolicy, Status, decode,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::malformed::{BrokerMessageError, rejection};
 use super::{WorkerOptions, WorkerStats};
@@ -69,6 +70,15 @@ pub enum WorkerAction {
         /// The jittered backoff before the new socket.
         delay: Duration,
     },
+    /// The broker refused this worker for good: it sent DISCONNECT with
+    /// `PERMISSION_DENIED` (its access policy does not let this worker's
+    /// identity serve the service, or no longer does) or `UNAUTHENTICATED`.
+    /// Close the socket now, discarding whatever it still holds, and stop
+    /// with this status (the crate's workers return
+    /// [`WorkerError::Refused`](crate::WorkerError::Refused)): registering
+    /// again would get the same answer. The session is over; nothing
+    /// follows.
+    Refused(Status),
     /// The session is over: close the socket, waiting up to `linger` for
     /// what it still holds (the DISCONNECT) to reach the broker. Nothing
     /// follows.
@@ -118,7 +128,9 @@ pub struct Delivery {
 pub enum BrokerLoss {
     /// Nothing arrived from the broker for `liveness` heartbeat intervals.
     Silent,
-    /// The broker sent DISCONNECT, with its reason if it gave one.
+    /// The broker sent DISCONNECT, with its reason if it gave one. A
+    /// DISCONNECT with `PERMISSION_DENIED` or `UNAUTHENTICATED` is no loss
+    /// but a refusal: [`WorkerAction::Refused`], and no reconnect.
     Disconnected(Option<Status>),
 }
 
@@ -298,7 +310,10 @@ impl WorkerSession {
             Command::Request(request) => self.on_request(now, request, message.payload),
             Command::Heartbeat => Ok(()),
             Command::Disconnect(d) => {
-                self.lose(now, BrokerLoss::Disconnected(d.reason));
+                match d.reason {
+                    Some(status) if is_refusal(&status) => self.refuse(status),
+                    reason => self.lose(now, BrokerLoss::Disconnected(reason)),
+                }
                 Ok(())
             }
             other => {
@@ -401,6 +416,19 @@ impl WorkerSession {
             .push_back(WorkerAction::Reconnect { cause, delay });
     }
 
+    /// Ends the session for good on the broker's refusal: no reconnect.
+    fn refuse(&mut self, status: Status) {
+        error!(
+            service = %self.service,
+            code = %status.code,
+            reason = %status.message,
+            "the broker refused this worker; stopping (check the broker's access policy)"
+        );
+        self.state = State::Closed;
+        self.abandon_waiting();
+        self.actions.push_back(WorkerAction::Refused(status));
+    }
+
     /// A REQUEST: delivered when a credit is free, else kept until one is.
     fn on_request(
         &mut self,
@@ -493,6 +521,11 @@ impl WorkerSession {
             self.waiting.clear();
         }
     }
+}
+
+/// Whether a DISCONNECT with `status` refuses the worker for good.
+fn is_refusal(status: &Status) -> bool {
+    matches!(status.code, Code::PermissionDenied | Code::Unauthenticated)
 }
 
 #[cfg(test)]

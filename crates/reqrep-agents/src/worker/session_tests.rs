@@ -31,6 +31,7 @@ enum Seen {
     Sent(Message),
     Delivered(CorrelationId),
     Reconnect(BrokerLoss, Duration),
+    Refused(Status),
     Closed(Duration),
 }
 
@@ -65,6 +66,7 @@ impl Harness {
                 }
                 WorkerAction::Deliver(d) => Seen::Delivered(d.request.id),
                 WorkerAction::Reconnect { cause, delay } => Seen::Reconnect(cause, delay),
+                WorkerAction::Refused(status) => Seen::Refused(status),
                 WorkerAction::Closed { linger } => Seen::Closed(linger),
             });
         }
@@ -265,6 +267,69 @@ fn disconnect_from_the_broker_causes_re_registration() {
     let back = after(20, delay);
     assert_eq!(h.tick(back), [Seen::Connect, ready()]);
     assert_eq!(h.session.stats().sessions, 2);
+}
+
+#[test]
+fn disconnect_permission_denied_at_ready_is_final() {
+    let mut h = Harness::new(&options());
+    h.drain();
+    let denied = Status::new(
+        Code::PermissionDenied,
+        "identity orders-svc may not serve echo",
+    );
+    h.receive(5, Message::disconnect(Some(denied.clone())).encode_body())
+        .unwrap();
+    assert_eq!(h.drain(), [Seen::Refused(denied)]);
+    assert!(h.session.is_closed());
+    assert_eq!(h.session.next_timeout(), None, "no reconnect scheduled");
+    // Nothing brings it back: no timer, no message, and stop has nothing to do.
+    assert_eq!(h.tick(60_000), []);
+    h.receive(60_001, broker_heartbeat()).unwrap();
+    h.session.stop(h.at(60_002));
+    assert_eq!(h.drain(), []);
+    assert_eq!(h.session.stats().sessions, 1, "registered once only");
+}
+
+#[test]
+fn a_revoked_worker_is_refused_mid_session_and_its_work_abandoned() {
+    let mut h = Harness::new(&options().credits(1));
+    h.drain();
+    let (running, queued) = (CorrelationId::new(), CorrelationId::new());
+    h.receive(10, request_frames(running)).unwrap();
+    h.session.on_reply(h.at(11), reply_to(running));
+    h.receive(12, request_frames(running)).unwrap();
+    h.receive(12, request_frames(queued)).unwrap();
+    h.drain();
+    let revoked = Status::new(Code::Unauthenticated, "identity revoked");
+    h.receive(20, Message::disconnect(Some(revoked.clone())).encode_body())
+        .unwrap();
+    assert_eq!(h.drain(), [Seen::Refused(revoked)]);
+    // The reply of the request still running has no socket to go to.
+    h.session.on_reply(h.at(21), reply_to(running));
+    assert_eq!(h.drain(), []);
+    let stats = h.session.stats();
+    assert_eq!((stats.replies, stats.abandoned), (1, 2));
+    assert_eq!(h.tick(60_000), []);
+}
+
+#[test]
+fn other_disconnect_reasons_still_reconnect() {
+    for reason in [
+        None,
+        Some(Status::unavailable("broker stopping")),
+        Some(Status::new(Code::FailedPrecondition, "protocol")),
+    ] {
+        let mut h = Harness::new(&options());
+        h.drain();
+        h.receive(10, Message::disconnect(reason.clone()).encode_body())
+            .unwrap();
+        let seen = h.drain();
+        let [Seen::Reconnect(BrokerLoss::Disconnected(ref got), _)] = seen[..] else {
+            panic!("{reason:?}: {seen:?}");
+        };
+        assert_eq!(got, &reason);
+        assert!(!h.session.is_closed());
+    }
 }
 
 #[test]

@@ -4,9 +4,13 @@
 //! The broker binds ephemeral loopback ports with metrics off, so the demo
 //! runs anywhere without configuration. The load is one [`AsyncClient`]
 //! (one DEALER socket) with `--in-flight` requests outstanding at any time.
+//! With `--key-file` everything runs over CURVE: the broker holds the key
+//! pair in the file, and the workers and the client connect with it as
+//! their identity.
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -18,10 +22,11 @@ use reqrep_agents::{
     AsyncClient, ClientOptions, ServiceWaitError, StopToken, Worker, WorkerError, WorkerOptions,
 };
 use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
+use reqrep_core::curve::Curve;
 use tracing::{debug, warn};
 
-use super::millis;
 use super::worker::echo;
+use super::{load_key_file, millis};
 use crate::CliError;
 use crate::latency::{self, Latencies};
 use crate::progress::requests_bar;
@@ -68,6 +73,29 @@ pub struct DemoArgs {
     #[arg(long, value_name = "MS", default_value_t = 5000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
+
+    /// Run over CURVE with the key pair in this key file (as `reqrep keygen
+    /// --secret-file` writes it): the demo's broker holds it as its server
+    /// key, and its workers and client connect with it as their identity.
+    /// Needs a libzmq with CURVE. Default: plaintext.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl DemoArgs {
+    /// The CURVE role of the demo's workers and client: `--key-file`'s key
+    /// pair as their identity, with its public key as the broker's; `None`
+    /// without `--key-file`.
+    ///
+    /// # Errors
+    /// [`CliError::KeyFile`] for a missing or malformed key file.
+    pub fn curve(&self) -> Result<Option<Curve>, CliError> {
+        let Some(path) = &self.key_file else {
+            return Ok(None);
+        };
+        let keys = load_key_file(path)?;
+        Ok(Some(Curve::client_with(keys.public, keys)))
+    }
 }
 
 /// What one run produced.
@@ -159,17 +187,22 @@ struct EchoWorkers {
 }
 
 impl EchoWorkers {
-    fn start(backend: &str, count: u32, credits: u32) -> Result<Self, CliError> {
+    fn start(
+        backend: &str,
+        count: u32,
+        credits: u32,
+        curve: Option<&Curve>,
+    ) -> Result<Self, CliError> {
         let mut workers = Self {
             stop: StopToken::new(),
             threads: Vec::new(),
         };
         for i in 0..count {
-            let worker = Worker::new(
-                backend,
-                SERVICE,
-                WorkerOptions::default().credits(credits).inline(true),
-            )?;
+            let mut options = WorkerOptions::default().credits(credits).inline(true);
+            if let Some(curve) = curve {
+                options = options.curve(curve.clone());
+            }
+            let worker = Worker::new(backend, SERVICE, options)?;
             let stop = workers.stop.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("reqrep-demo-worker-{i}"))
@@ -221,8 +254,11 @@ impl Drop for EchoWorkers {
 
 /// Waits until the broker at `frontend` reports `workers` workers for
 /// [`SERVICE`], asking its discovery service.
-fn wait_for_workers(frontend: &str, workers: u32) -> Result<(), CliError> {
-    let options = ClientOptions::default().timeout(Duration::from_secs(1));
+fn wait_for_workers(frontend: &str, workers: u32, curve: Option<&Curve>) -> Result<(), CliError> {
+    let options = with_curve(
+        ClientOptions::default().timeout(Duration::from_secs(1)),
+        curve,
+    );
     match reqrep_agents::wait_for_service(frontend, SERVICE, workers, REGISTER_TIMEOUT, options) {
         Ok(_) => Ok(()),
         Err(ServiceWaitError::Timeout { registered, .. }) => Err(CliError::io(
@@ -243,9 +279,21 @@ fn wait_for_workers(frontend: &str, workers: u32) -> Result<(), CliError> {
     }
 }
 
-/// The demo broker: ephemeral loopback ports, metrics off.
-fn start_broker() -> Result<BrokerThread, CliError> {
-    let config = BrokerConfig::ephemeral_loopback();
+/// `options` with `curve`, if any.
+fn with_curve(options: ClientOptions, curve: Option<&Curve>) -> ClientOptions {
+    match curve {
+        Some(curve) => options.curve(curve.clone()),
+        None => options,
+    }
+}
+
+/// The demo broker: ephemeral loopback ports, metrics off; CURVE with the
+/// key pair in `key_file`, if any.
+fn start_broker(key_file: Option<&Path>) -> Result<BrokerThread, CliError> {
+    let config = BrokerConfig {
+        curve_secret_key_file: key_file.map(Path::to_owned),
+        ..BrokerConfig::ephemeral_loopback()
+    };
     Broker::bind(config)?
         .spawn()
         .map_err(|e| CliError::io("start the broker thread", e))
@@ -253,16 +301,24 @@ fn start_broker() -> Result<BrokerThread, CliError> {
 
 /// Sends `args.requests` requests through `frontend` with `args.in_flight`
 /// outstanding, counting on `bar`.
-fn load(frontend: &str, args: &DemoArgs, bar: &ProgressBar) -> Result<Outcome, CliError> {
+fn load(
+    frontend: &str,
+    args: &DemoArgs,
+    curve: Option<&Curve>,
+    bar: &ProgressBar,
+) -> Result<Outcome, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("reqrep-demo-client")
         .enable_all()
         .build()
         .map_err(|e| CliError::io("start the client runtime", e))?;
-    let options = ClientOptions::default()
-        .timeout(millis(args.timeout_ms))
-        .idempotent(true);
+    let options = with_curve(
+        ClientOptions::default()
+            .timeout(millis(args.timeout_ms))
+            .idempotent(true),
+        curve,
+    );
     let client = AsyncClient::connect(frontend, SERVICE, options)?;
     let payload: Arc<[u8]> = (0..args.payload_bytes)
         .map(|i| b'a' + (i % 26) as u8)
@@ -335,15 +391,18 @@ fn echoes(frames: &[reqrep_core::Frame], payload: &[u8]) -> bool {
 ///
 /// # Errors
 /// [`CliError::RequestsFailed`] when any request failed (after the
-/// summary is printed); local failures starting the broker or workers.
+/// summary is printed); [`CliError::KeyFile`] for a missing or malformed
+/// `--key-file`; local failures starting the broker or workers.
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
-    let broker = start_broker()?;
+    // A bad key file is a usage error before anything starts.
+    let curve = args.curve()?;
+    let broker = start_broker(args.key_file.as_deref())?;
     let frontend = broker.frontend().to_owned();
-    let workers = EchoWorkers::start(broker.backend(), args.workers, args.credits)?;
-    wait_for_workers(&frontend, args.workers)?;
+    let workers = EchoWorkers::start(broker.backend(), args.workers, args.credits, curve.as_ref())?;
+    wait_for_workers(&frontend, args.workers, curve.as_ref())?;
 
     let bar = requests_bar(args.requests);
-    let outcome = load(&frontend, args, &bar);
+    let outcome = load(&frontend, args, curve.as_ref(), &bar);
     bar.finish_and_clear();
 
     // Workers leave first (DISCONNECT), then the broker drains an empty
@@ -357,12 +416,13 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     write!(
         stdout,
-        "reqrep demo: {} of {} B, {} in flight, {} x {}\n{}",
+        "reqrep demo: {} of {} B, {} in flight, {} x {}{}\n{}",
         plural(args.requests, "request"),
         args.payload_bytes,
         thousands(args.in_flight.into()),
         plural(args.workers.into(), "echo worker"),
         plural(args.credits.into(), "credit"),
+        if curve.is_some() { ", CURVE" } else { "" },
         outcome.summary()
     )
     .and_then(|()| stdout.flush())

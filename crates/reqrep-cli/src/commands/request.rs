@@ -87,8 +87,10 @@ impl RequestArgs {
 /// stdout. On a terminal a newline follows, unless the payload ends in one.
 ///
 /// # Errors
-/// [`CliError::Request`] for an error status or a timeout; I/O errors for
-/// stdin and stdout.
+/// [`CliError::Request`] for an error status (`PERMISSION_DENIED` when the
+/// broker's access policy refuses this identity) or a timeout;
+/// [`CliError::KeyFile`] for a missing or malformed `--key-file`; I/O errors
+/// for stdin and stdout.
 pub fn run(args: &RequestArgs) -> Result<(), CliError> {
     let payload = args.payload(std::io::stdin().lock())?;
     let options = args.curve.apply(args.options(), ClientOptions::curve)?;

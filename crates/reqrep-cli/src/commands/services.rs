@@ -57,7 +57,8 @@ pub fn table(list: &ServiceList) -> Table {
 /// only, when the broker knows no services).
 ///
 /// # Errors
-/// [`CliError::Request`] when the broker does not answer in time.
+/// [`CliError::Request`] when the broker does not answer in time;
+/// [`CliError::KeyFile`] for a missing or malformed `--key-file`.
 pub fn run(args: &ServicesArgs) -> Result<(), CliError> {
     let options = args.curve.apply(
         ClientOptions::default().timeout(millis(args.timeout_ms)),

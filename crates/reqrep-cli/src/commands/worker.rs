@@ -68,7 +68,11 @@ pub fn echo(
 /// Serves `args.service` with the echo handler until SIGINT or SIGTERM.
 ///
 /// # Errors
-/// An invalid endpoint, signal handlers or sockets that cannot be set up.
+/// An invalid endpoint, signal handlers or sockets that cannot be set up;
+/// [`CliError::KeyFile`] for a missing or malformed `--key-file`;
+/// [`WorkerError::Refused`](reqrep_agents::WorkerError::Refused) (exit
+/// code 1), at once and without reconnecting, when the broker refuses this
+/// worker's identity.
 pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
     let stop = StopToken::new();
     let _signals =
