@@ -30,6 +30,7 @@
 //!
 //! The `reqrep-broker` binary needs all four.
 
+pub mod access;
 pub mod config;
 mod driver;
 mod health;

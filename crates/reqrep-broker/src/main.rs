@@ -2,16 +2,18 @@
 //!
 //! Reads its settings (flags > `REQREP_*` environment > `--config` file >
 //! defaults), sets up logging, and runs the broker until SIGINT or SIGTERM,
-//! after which it drains and exits 0. Exit codes: 0 after a clean shutdown,
-//! 1 when the broker fails (e.g. an address in use), 2 for invalid settings.
-//! See `docs/OPERATIONS.md`.
+//! after which it drains and exits 0. SIGHUP re-reads the access file.
+//! Exit codes: 0 after a clean shutdown, 1 when the broker fails (e.g. an
+//! address in use), 2 for invalid settings or an invalid access file. See
+//! `docs/OPERATIONS.md`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use reqrep_broker::Broker;
 use reqrep_broker::config::{BrokerConfig, PartialConfig};
-use reqrep_broker::signal::SignalStop;
+use reqrep_broker::signal::{ReloadToken, SignalStop};
 use reqrep_broker::telemetry::init_tracing;
 use reqrep_core::StopToken;
 use tracing::{error, info};
@@ -60,7 +62,8 @@ fn main() -> ExitCode {
 
     init_tracing(config.log_format);
     let stop = StopToken::new();
-    let signals = match SignalStop::install(stop.clone()) {
+    let reload = ReloadToken::new();
+    let signals = match SignalStop::install_with_reload(stop.clone(), reload.clone()) {
         Ok(signals) => signals,
         Err(e) => {
             error!(cause = %e, "cannot listen for SIGINT/SIGTERM");
@@ -72,10 +75,16 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "reqrep-broker starting"
     );
-    let result = reqrep_broker::run(config, &stop);
+    let result =
+        Broker::bind(config).and_then(|broker| broker.stop_on(stop).reload_on(reload).run());
     drop(signals);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) if e.is_configuration() => {
+            error!(cause = %e, "invalid configuration");
+            eprintln!("reqrep-broker: {e}");
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
         Err(e) => {
             error!(cause = %e, "broker failed");
             eprintln!("reqrep-broker: {e}");

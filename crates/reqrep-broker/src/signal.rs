@@ -1,5 +1,7 @@
 //! SIGINT and SIGTERM, turned into a stopped [`StopToken`]: how the
-//! `reqrep-broker` binary and the `reqrep` CLI end gracefully.
+//! `reqrep-broker` binary and the `reqrep` CLI end gracefully. And SIGHUP,
+//! turned into a [`ReloadToken`] request: how the broker is told to re-read
+//! its access file ([`SignalStop::install_with_reload`]).
 //!
 //! The signals are received on a small runtime of its own and are blocked on
 //! the thread that installs the listener (and so on every thread it starts
@@ -9,10 +11,37 @@
 //! normal path (a broker drains; a worker sends DISCONNECT and joins its
 //! handler threads).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use reqrep_core::StopToken;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
+
+/// Requests to reload, as a count a broker compares with the last one it
+/// acted on ([`Broker::reload_on`](crate::Broker::reload_on)). Cheap to
+/// clone; every clone shares the count.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadToken(Arc<AtomicU64>);
+
+impl ReloadToken {
+    /// A token nobody has requested a reload on yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks for a reload; the broker acts on it within one turn of its loop
+    /// (at most half a second).
+    pub fn request(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many reloads were requested so far.
+    pub fn generation(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// Listens for SIGINT and SIGTERM and stops a token on the first one.
 /// Dropping it stops listening, joins the listening thread and restores the
@@ -38,6 +67,20 @@ impl SignalStop {
     /// When the runtime, the signal handlers or the signal mask cannot be
     /// set up.
     pub fn install(stop: StopToken) -> std::io::Result<Self> {
+        Self::listen(stop, None)
+    }
+
+    /// [`Self::install`], and requests a reload on `reload` for each
+    /// SIGHUP (which then no longer ends the process; it is blocked on the
+    /// calling thread too).
+    ///
+    /// # Errors
+    /// As [`Self::install`].
+    pub fn install_with_reload(stop: StopToken, reload: ReloadToken) -> std::io::Result<Self> {
+        Self::listen(stop, Some(reload))
+    }
+
+    fn listen(stop: StopToken, reload: Option<ReloadToken>) -> std::io::Result<Self> {
         // The runtime's thread starts here, before the mask below, so it is
         // the one left to receive the signals.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -45,13 +88,27 @@ impl SignalStop {
             .thread_name("reqrep-signals")
             .enable_all()
             .build()?;
-        let (mut interrupt, mut terminate) = {
+        let (mut interrupt, mut terminate, hangup) = {
             let _entered = runtime.enter();
+            let hangup = match reload {
+                Some(reload) => Some((signal(SignalKind::hangup())?, reload)),
+                None => None,
+            };
             (
                 signal(SignalKind::interrupt())?,
                 signal(SignalKind::terminate())?,
+                hangup,
             )
         };
+        let listens_for_hangup = hangup.is_some();
+        if let Some((mut hangup, reload)) = hangup {
+            drop(runtime.spawn(async move {
+                while hangup.recv().await.is_some() {
+                    info!(signal = "SIGHUP", "signal received; reloading");
+                    reload.request();
+                }
+            }));
+        }
         // Cancelled when the runtime is dropped.
         drop(runtime.spawn(async move {
             let name = tokio::select! {
@@ -65,6 +122,9 @@ impl SignalStop {
         let mut stopping = SigSet::empty();
         stopping.add(Signal::SIGINT);
         stopping.add(Signal::SIGTERM);
+        if listens_for_hangup {
+            stopping.add(Signal::SIGHUP);
+        }
         let mut previous_mask = SigSet::empty();
         pthread_sigmask(
             SigmaskHow::SIG_BLOCK,

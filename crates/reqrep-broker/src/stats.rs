@@ -7,9 +7,12 @@
 //! exporting only bumps atomics: no label formatting, no registry lookups,
 //! no locks.
 
+use std::collections::HashMap;
+
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use reqrep_core::Code;
 
+use crate::access::{AuthCounts, AuthFailure, Side};
 use crate::state::{BrokerState, ServiceReport};
 
 /// Requests by service and outcome (lower-case status code name).
@@ -34,6 +37,12 @@ pub const REDISPATCHED_TOTAL: &str = "reqrep_broker_redispatched_total";
 pub const REPLY_CACHE_HITS_TOTAL: &str = "reqrep_broker_reply_cache_hits_total";
 /// Sends that failed because the peer was gone or full, by side.
 pub const UNROUTABLE_TOTAL: &str = "reqrep_broker_unroutable_total";
+/// Messages refused by the access policy, by side (`frontend`, `backend`)
+/// and service.
+pub const PERMISSION_DENIED_TOTAL: &str = "reqrep_broker_permission_denied_total";
+/// Refused handshakes, by side and reason (`unknown_key`, `mechanism`,
+/// `malformed`, `handshake`).
+pub const AUTH_FAILURES_TOTAL: &str = "reqrep_broker_auth_failures_total";
 
 /// Plain counters of everything the broker did; cheap to copy and compare.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +80,11 @@ pub struct Stats {
     pub unroutable_client: u64,
     /// Of those, messages to workers.
     pub unroutable_worker: u64,
+    /// Client messages refused by the access policy.
+    pub permission_denied_frontend: u64,
+    /// Worker messages refused by the access policy (refused READYs,
+    /// registered workers disconnected).
+    pub permission_denied_backend: u64,
 }
 
 /// Reads one [`Stats`] field.
@@ -167,6 +181,11 @@ pub struct Exporter {
     last: Stats,
     /// By service slot, with the name it had when its handles were made.
     services: Vec<Option<ServiceMetrics>>,
+    /// Refusals by side and service: the handle and the count exported.
+    denied: HashMap<(Side, String), (Counter, u64)>,
+    /// Refused handshakes: handles made on first use, and what was exported.
+    auth: Vec<((Side, AuthFailure), Counter)>,
+    auth_last: AuthCounts,
 }
 
 impl Exporter {
@@ -176,7 +195,35 @@ impl Exporter {
             global: GlobalMetrics::new(),
             last: Stats::default(),
             services: Vec::new(),
+            denied: HashMap::new(),
+            auth: Vec::new(),
+            auth_last: AuthCounts::default(),
         }
+    }
+
+    /// Exports the refused handshakes counted since the last call.
+    pub fn export_auth(&mut self, counts: &AuthCounts) {
+        if *counts == self.auth_last {
+            return;
+        }
+        for side in Side::ALL {
+            for reason in AuthFailure::ALL {
+                let delta = counts
+                    .get(side, reason)
+                    .saturating_sub(self.auth_last.get(side, reason));
+                if delta == 0 {
+                    continue;
+                }
+                let found = self.auth.iter().position(|(k, _)| *k == (side, reason));
+                let index = found.unwrap_or_else(|| {
+                    let handle = counter!(AUTH_FAILURES_TOTAL, "side" => side.label(), "reason" => reason.label());
+                    self.auth.push(((side, reason), handle));
+                    self.auth.len() - 1
+                });
+                self.auth[index].1.increment(delta);
+            }
+        }
+        self.auth_last = *counts;
     }
 
     /// Exports what `state` counted since the last call.
@@ -186,6 +233,19 @@ impl Exporter {
             self.global.export(&self.last, &stats);
             self.last = stats;
         }
+        let denied = &mut self.denied;
+        state.report_denied(|side, service, total| {
+            let (handle, exported) = denied
+                .entry((side, service.to_owned()))
+                .or_insert_with(|| {
+                    let handle = counter!(PERMISSION_DENIED_TOTAL, "side" => side.label(), "service" => service.to_owned());
+                    (handle, 0)
+                });
+            if total > *exported {
+                handle.increment(total - *exported);
+                *exported = total;
+            }
+        });
         let services = &mut self.services;
         state.report(|report| {
             if services.len() <= report.slot {
@@ -252,5 +312,58 @@ mod tests {
         ] {
             assert!(body.contains(needle), "lacks {needle}:\n{body}");
         }
+    }
+
+    #[test]
+    fn refusals_are_exported_by_side_with_their_service_or_reason() {
+        use std::sync::Arc;
+
+        use crate::access::policy::tests::key;
+        use crate::access::{AccessPolicy, Identity};
+
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let now = Instant::now();
+        let mut state = BrokerState::new(StateConfig::default(), now);
+        let policy = AccessPolicy::new(vec![Identity {
+            name: "web".into(),
+            key: key(1),
+            call: vec!["orders".parse().unwrap()],
+            serve: vec![],
+        }])
+        .unwrap();
+        state.set_policy(now, Some(Arc::new(policy)));
+        let mut exporter = metrics::with_local_recorder(&recorder, Exporter::new);
+        let user = key(1).to_z85();
+        for _ in 0..2 {
+            let mut frames = vec![Frame::from("c1")];
+            let request = Request::new(CorrelationId::new(), "billing");
+            frames.extend(Message::request(request, vec![]).encode());
+            state.on_client_from(now, frames, Some(&user));
+        }
+        let ready = Message::ready("orders", 1, None);
+        state.on_worker_from(now, ready.encode_routed([Frame::from("w1")]), Some(&user));
+        let mut auth = AuthCounts::default();
+        auth.add(Side::Frontend, AuthFailure::UnknownKey);
+        auth.add(Side::Backend, AuthFailure::Handshake);
+        for _ in 0..2 {
+            metrics::with_local_recorder(&recorder, || {
+                exporter.export(&mut state);
+                exporter.export_auth(&auth);
+            });
+        }
+        auth.add(Side::Frontend, AuthFailure::UnknownKey);
+        metrics::with_local_recorder(&recorder, || exporter.export_auth(&auth));
+
+        let body = handle.render();
+        for needle in [
+            "reqrep_broker_permission_denied_total{side=\"frontend\",service=\"billing\"} 2",
+            "reqrep_broker_permission_denied_total{side=\"backend\",service=\"orders\"} 1",
+            "reqrep_broker_auth_failures_total{side=\"frontend\",reason=\"unknown_key\"} 2",
+            "reqrep_broker_auth_failures_total{side=\"backend\",reason=\"handshake\"} 1",
+        ] {
+            assert!(body.contains(needle), "lacks {needle}:\n{body}");
+        }
+        assert_eq!(state.stats().permission_denied_frontend, 2);
     }
 }

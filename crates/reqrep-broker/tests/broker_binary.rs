@@ -70,7 +70,10 @@ fn help_documents_every_setting() {
         "--max-payload-bytes",
         "--max-services",
         "--log-format",
+        "--curve-secret-key-file",
+        "--access-file",
         "REQREP_FRONTEND",
+        "REQREP_ACCESS_FILE",
     ] {
         assert!(
             help.contains(flag),

@@ -44,7 +44,24 @@ const SAMPLES: &[(&str, &str, &str)] = &[
         "/etc/reqrep/broker.key",
         "\"/etc/reqrep/broker.key\"",
     ),
+    (
+        "access_file",
+        "/etc/reqrep/access.toml",
+        "\"/etc/reqrep/access.toml\"",
+    ),
 ];
+
+/// Settings that are valid only with another one set, and that one (file
+/// key, value): an access file needs a CURVE key.
+const NEEDS: &[(&str, (&str, &str))] = &[(
+    "access_file",
+    ("curve_secret_key_file", "/etc/reqrep/broker.key"),
+)];
+
+/// What `key` needs set alongside it, if anything.
+fn needs(key: &str) -> Option<(&'static str, &'static str)> {
+    NEEDS.iter().find(|(k, _)| *k == key).map(|(_, need)| *need)
+}
 
 /// Runs the binary with `args` and only the `env` given, and waits (bounded).
 fn broker(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -137,15 +154,46 @@ fn every_setting_is_read_from_its_flag_its_variable_and_its_file_key() {
             );
         }
 
+        // A companion setting goes in by flag: the lowest-precedence
+        // source it could clash with is none of them.
+        let companion = needs(setting.key).map(|(key, value)| {
+            let flag = SETTINGS
+                .iter()
+                .find(|s| s.key == key)
+                .expect("setting")
+                .flag;
+            (format!("--{flag}"), value)
+        });
+        let with = |mut args: Vec<String>| {
+            if let Some((flag, value)) = &companion {
+                args.extend([flag.clone(), (*value).to_owned()]);
+            }
+            args
+        };
+        let run_with = |args: Vec<String>, env: &[(&str, &str)]| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            printed(&broker(&args, env))
+        };
+
         let flag = format!("--{}", setting.flag);
-        let by_flag = printed(&broker(&["--print-config", &flag, arg], &[]));
+        let by_flag = run_with(
+            with(vec!["--print-config".into(), flag.clone(), arg.into()]),
+            &[],
+        );
         assert_eq!(value_of(&by_flag, setting.key), toml, "{flag}");
 
-        let by_env = printed(&broker(&["--print-config"], &[(setting.env, arg)]));
+        let by_env = run_with(with(vec!["--print-config".into()]), &[(setting.env, arg)]);
         assert_eq!(value_of(&by_env, setting.key), toml, "{}", setting.env);
 
         let file = ConfigFile::new(setting.key, &format!("{} = {toml}\n", setting.key));
-        let by_file = printed(&broker(&["--print-config", "--config", file.path()], &[]));
+        let by_file = run_with(
+            with(vec![
+                "--print-config".into(),
+                "--config".into(),
+                file.path().into(),
+            ]),
+            &[],
+        );
         assert_eq!(
             value_of(&by_file, setting.key),
             toml,
@@ -204,4 +252,26 @@ fn a_file_that_is_not_there_is_refused_naming_it() {
         stderr.starts_with("reqrep-broker: cannot read config file "),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_access_file_without_a_curve_key_is_refused_alike_from_every_source() {
+    let expected = "reqrep-broker: invalid setting access_file: an access policy without \
+                    CURVE would only pretend to be secure: set curve_secret_key_file too\n";
+    let file = ConfigFile::new("access", "access_file = \"/etc/reqrep/access.toml\"\n");
+    let runs = [
+        broker(
+            &["--print-config", "--access-file", "/etc/reqrep/access.toml"],
+            &[],
+        ),
+        broker(
+            &["--print-config"],
+            &[("REQREP_ACCESS_FILE", "/etc/reqrep/access.toml")],
+        ),
+        broker(&["--print-config", "--config", file.path()], &[]),
+    ];
+    for output in runs {
+        assert_eq!(output.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&output.stderr), expected);
+    }
 }

@@ -1,6 +1,7 @@
 //! The range and form checks the settings table names, one per kind of
 //! limit. Each returns what is wrong; the table adds which setting.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqrep_core::socket::Endpoint;
@@ -79,4 +80,16 @@ pub(crate) fn endpoints_apart_from(
 /// No other endpoints to stay apart from.
 pub(crate) fn none(_: &BrokerConfig) -> &[String] {
     &[]
+}
+
+/// An access file only together with a CURVE secret key.
+pub(crate) fn needs_curve(value: &Option<PathBuf>, config: &BrokerConfig) -> Result<(), Reason> {
+    if value.is_some() && config.curve_secret_key_file.is_none() {
+        return Err(
+            "an access policy without CURVE would only pretend to be secure: \
+                    set curve_secret_key_file too"
+                .into(),
+        );
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use reqrep_core::Limits;
 
 use super::ConfigError;
 use super::Setting;
-use super::check::{at_least_one, count_in, endpoints_apart_from, millis_in, none};
+use super::check::{at_least_one, count_in, endpoints_apart_from, millis_in, needs_curve, none};
 #[cfg(feature = "cli")]
 use super::cli::{self, ArgSpec};
 use super::declare::settings;
@@ -148,4 +148,20 @@ settings! {
         help "File holding the broker's CURVE secret key (40 Z85 characters, see \
               `reqrep keygen`): frontend and backend then require CURVE. Needs a \
               libzmq with CURVE.";
+
+    /// The access policy file (TOML `[[identity]]` entries, see
+    /// docs/OPERATIONS.md): only the CURVE keys it lists complete their
+    /// handshake, and each may call and serve only what its entry grants.
+    /// Needs `curve_secret_key_file`. Re-read on SIGHUP and when it changes
+    /// on disk. `None`: any peer that completes the CURVE handshake (or any
+    /// peer, without CURVE) may call and serve every service.
+    access_file: Option<PathBuf> = None;
+        key access_file: PathBuf as OptionalPath,
+        flag "access-file", env "REQREP_ACCESS_FILE", value "PATH",
+        check needs_curve,
+        unset "no access control",
+        help "Access policy file (TOML [[identity]] entries with name, key, call, \
+              serve): only the CURVE keys it lists may connect, each calling and \
+              serving what it grants. Needs --curve-secret-key-file; re-read on \
+              SIGHUP and when it changes.";
 }

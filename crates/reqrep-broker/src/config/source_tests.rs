@@ -99,7 +99,7 @@ fn every_setting_has_a_flag_a_reqrep_variable_and_a_documented_default() {
             "--{long} help does not document its default {default}: {help}"
         );
     }
-    assert_eq!(unset, 1, "curve_secret_key_file");
+    assert_eq!(unset, 2, "curve_secret_key_file and access_file");
     assert_eq!(
         flags,
         defaults.len() + unset,
@@ -278,10 +278,15 @@ fn print_config_round_trips() {
         max_services: 9,
         log_format: LogFormat::Json,
         curve_secret_key_file: Some(PathBuf::from("/etc/reqrep/broker \"a\".key")),
+        access_file: Some(PathBuf::from("/etc/reqrep/access.toml")),
     };
     let text = custom.to_toml();
     assert!(text.contains("metrics_addr = \"off\""), "{text}");
     assert!(text.contains("curve_secret_key_file = "), "{text}");
+    assert!(
+        text.contains("access_file = \"/etc/reqrep/access.toml\""),
+        "{text}"
+    );
     assert!(
         defaults
             .to_toml()

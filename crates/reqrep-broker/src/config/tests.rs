@@ -111,6 +111,28 @@ fn each_check_names_its_setting_and_the_accepted_range() {
 }
 
 #[test]
+fn an_access_file_needs_a_curve_key() {
+    let alone = PartialConfig {
+        access_file: Some("access.toml".into()),
+        ..PartialConfig::default()
+    };
+    let (setting, reason) = invalid(alone.clone());
+    assert_eq!(setting, "access_file");
+    assert_eq!(
+        reason,
+        "an access policy without CURVE would only pretend to be secure: \
+         set curve_secret_key_file too"
+    );
+    let with_curve = PartialConfig {
+        curve_secret_key_file: Some("broker.key".into()),
+        ..alone
+    };
+    let config = BrokerConfig::resolve(with_curve, None).unwrap();
+    assert_eq!(config.access_file, Some("access.toml".into()));
+    assert_eq!(BrokerConfig::default().access_file, None);
+}
+
+#[test]
 fn the_first_invalid_setting_in_table_order_is_reported() {
     let settings = PartialConfig {
         max_services: Some(0),
@@ -122,7 +144,7 @@ fn the_first_invalid_setting_in_table_order_is_reported() {
 
 #[test]
 fn every_setting_is_named_by_convention_and_once() {
-    assert_eq!(SETTINGS.len(), 16);
+    assert_eq!(SETTINGS.len(), 17);
     for (i, setting) in SETTINGS.iter().enumerate() {
         assert_eq!(setting.flag, setting.key.replace('_', "-"));
         assert_eq!(

@@ -14,8 +14,16 @@ use super::{Action, BrokerState, RESERVED_PREFIX, Route, SLACK, boxed, slot};
 
 impl BrokerState {
     /// Handles a message received on the backend: `frames` as the ROUTER
-    /// delivered them (the worker's routing id first).
+    /// delivered them (the worker's routing id first). Without an
+    /// authenticated identity: see [`Self::on_worker_from`].
     pub fn on_worker(&mut self, now: Instant, frames: Vec<Frame>) {
+        self.on_worker_from(now, frames, None);
+    }
+
+    /// [`Self::on_worker`] for a message that came with `user`, the
+    /// connection's authenticated `User-Id` (the Z85 text of its CURVE
+    /// key), checked against the access policy when one is set.
+    pub fn on_worker_from(&mut self, now: Instant, frames: Vec<Frame>, user: Option<&str>) {
         let Some(worker_id) = frames.first().and_then(|f| Route::single(f)) else {
             self.stats.malformed_worker += 1;
             return;
@@ -30,12 +38,31 @@ impl BrokerState {
         };
         let message = decoded.message;
         let registered = self.worker_ids.get(&worker_id).copied();
+        if registered.is_some()
+            && let Some(status) = self.worker_denial(now, &worker_id, Some(user))
+        {
+            // Revoked (or another identity on its routing id): it is lost,
+            // and whatever it sent is not taken.
+            return self.refuse_worker(now, worker_id, status);
+        }
         let Some((wid, worker)) =
             registered.and_then(|wid| Some((wid, slot(&mut self.workers, wid.index())?)))
         else {
             return match message.command {
-                Command::Ready(ready) => self.register(now, worker_id, ready),
+                Command::Ready(ready) => self.register(now, worker_id, ready, user),
                 Command::Disconnect(_) => {}
+                _ if self.access.is_on()
+                    && user
+                        .is_none_or(|u| self.policy().is_some_and(|p| p.identity(u).is_none())) =>
+                {
+                    // A worker removed for its identity (counted then) that
+                    // did not get the DISCONNECT: not "send READY" again.
+                    let status = Status::new(
+                        Code::PermissionDenied,
+                        "this key is not in the access policy",
+                    );
+                    self.send_worker(now, worker_id, Message::disconnect(Some(status)));
+                }
                 other => {
                     // Typically a worker the broker dropped: make it re-register.
                     debug!(worker = %worker_id, kind = %other.kind(), "message from unregistered worker");
@@ -72,7 +99,7 @@ impl BrokerState {
         }
     }
 
-    fn register(&mut self, now: Instant, worker_id: Route, ready: Ready) {
+    fn register(&mut self, now: Instant, worker_id: Route, ready: Ready, user: Option<&str>) {
         if self.draining {
             let status = Status::unavailable("broker is shutting down");
             return self.send_worker(now, worker_id, Message::disconnect(Some(status)));
@@ -83,6 +110,9 @@ impl BrokerState {
                 worker_id,
                 "service names starting with reqrep. are reserved",
             );
+        }
+        if let Some(status) = self.serve_denial(now, user, &ready.service) {
+            return self.send_worker(now, worker_id, Message::disconnect(Some(status)));
         }
         let sid = match self.services.find(&ready.service) {
             Some(sid) => sid,
@@ -112,6 +142,7 @@ impl BrokerState {
             &ready,
             heartbeat,
             self.config.liveness,
+            user.filter(|_| self.access.is_on()),
         );
         let due = worker.next_due();
         self.next_worker_timer = Some(self.next_worker_timer.map_or(due, |t| t.min(due)));
@@ -214,7 +245,7 @@ impl BrokerState {
         }
     }
 
-    fn send_worker(&mut self, now: Instant, worker_id: Route, message: Message) {
+    pub(super) fn send_worker(&mut self, now: Instant, worker_id: Route, message: Message) {
         if let Some(&wid) = self.worker_ids.get(&worker_id)
             && let Some(worker) = slot(&mut self.workers, wid.index())
         {

@@ -8,8 +8,15 @@ use super::worker::Worker;
 use super::{Action, BrokerState, Route, to_u32};
 
 impl BrokerState {
-    /// Answers a request for a built-in service.
-    pub(super) fn builtin(&mut self, route: Route, request: &Request, payload: Vec<Frame>) {
+    /// Answers a request for a built-in service from `user` (under an
+    /// access policy, discovery lists only what `user` may call).
+    pub(super) fn builtin(
+        &mut self,
+        route: Route,
+        request: &Request,
+        payload: Vec<Frame>,
+        user: Option<&str>,
+    ) {
         if request.service != DISCOVERY_SERVICE {
             let status = Status::not_found(format!("no built-in service {:?}", request.service));
             return self.reject(route, request, status);
@@ -29,7 +36,13 @@ impl BrokerState {
                 return self.reject(route, request, status);
             }
         };
-        let list = self.service_list(wanted.as_deref());
+        let mut list = self.service_list(wanted.as_deref());
+        if let Some(policy) = self.policy() {
+            // `user` is in the policy: it was allowed to call discovery.
+            let identity = user.and_then(|u| policy.identity(u));
+            list.services
+                .retain(|s| identity.is_some_and(|i| i.may_call(&s.name)));
+        }
         if let Some(name) = wanted
             && list.services.is_empty()
         {
@@ -47,7 +60,8 @@ impl BrokerState {
         });
     }
 
-    /// The discovery list: every service (or just `only`), sorted by name.
+    /// The discovery list: every service (or just `only`), sorted by name,
+    /// whatever the access policy.
     pub fn service_list(&self, only: Option<&str>) -> pb::ServiceList {
         let mut services: Vec<pb::ServiceInfo> = self
             .services

@@ -15,8 +15,21 @@ use super::{Action, BrokerState, RESERVED_PREFIX, Route, boxed, nil_id};
 
 impl BrokerState {
     /// Handles a message received on the frontend: `frames` as the ROUTER
-    /// delivered them (routing frames first).
+    /// delivered them (routing frames first). Without an authenticated
+    /// identity: see [`Self::on_client_from`].
     pub fn on_client(&mut self, now: std::time::Instant, frames: Vec<Frame>) {
+        self.on_client_from(now, frames, None);
+    }
+
+    /// [`Self::on_client`] for a message that came with `user`, the
+    /// connection's authenticated `User-Id` (the Z85 text of its CURVE
+    /// key), checked against the access policy when one is set.
+    pub fn on_client_from(
+        &mut self,
+        now: std::time::Instant,
+        frames: Vec<Frame>,
+        user: Option<&str>,
+    ) {
         let (reply_route, packed) = error_route(&frames);
         let decoded = match decode(frames, &self.config.limits) {
             Ok(decoded) => decoded,
@@ -33,7 +46,7 @@ impl BrokerState {
         };
         match decoded.message.command {
             Command::Request(request) => {
-                self.on_request(now, route, request, decoded.message.payload)
+                self.on_request(now, route, request, decoded.message.payload, user)
             }
             other => {
                 self.stats.malformed_client += 1;
@@ -64,6 +77,7 @@ impl BrokerState {
         route: Route,
         request: Request,
         payload: Vec<Frame>,
+        user: Option<&str>,
     ) {
         let span = tracing::debug_span!("request", correlation_id = %request.id, service = %request.service);
         let _entered = span.enter();
@@ -77,8 +91,13 @@ impl BrokerState {
                 ),
             );
         }
+        // Before the cache, the queue and duplicates: a refused request
+        // goes nowhere.
+        if let Some(status) = self.call_denial(now, user, &request.service) {
+            return self.reject(route, &request, status);
+        }
         if request.service.starts_with(RESERVED_PREFIX) {
-            return self.builtin(route, &request, payload);
+            return self.builtin(route, &request, payload, user);
         }
         if let Some(size) = self.oversized_forward(&route, &request) {
             self.stats.malformed_client += 1;

@@ -2,7 +2,10 @@
 //!
 //! [`BrokerState`] is driven by events, each with the current instant:
 //! [`BrokerState::on_client`] and [`BrokerState::on_worker`] take the raw
-//! frames a ROUTER received, [`BrokerState::on_tick`] fires timers. Each
+//! frames a ROUTER received ([`BrokerState::on_client_from`] and
+//! [`BrokerState::on_worker_from`] also the peer's authenticated `User-Id`,
+//! checked against the access policy of [`BrokerState::set_policy`]),
+//! [`BrokerState::on_tick`] fires timers. Each
 //! returns nothing; the messages to send are queued as [`Action`]s and taken
 //! with [`BrokerState::poll_action`]. No sockets, no clock: the driver owns
 //! those, and tests drive whole conversations with a fake clock.
@@ -11,7 +14,8 @@
 //! [`BrokerState::report`] (outcomes, gauges, latency samples); the driver
 //! exports them as metrics.
 //!
-//! One file per job: `frontend` (client messages and admission),
+//! One file per job: `access` (authorization by the access policy),
+//! `frontend` (client messages and admission),
 //! `dispatch` (the one path a request takes to a worker), `backend`
 //! (worker messages, registration, replies, worker loss), `timers`,
 //! `drain`, `discovery`; `service`, `worker`, `entries`, `cache`, `payload`,
@@ -24,6 +28,7 @@
 //! shrunk once a burst is over (`compact`), and the driver is told how much
 //! was given back ([`BrokerState::take_released_memory`]).
 
+mod access;
 mod backend;
 mod cache;
 mod clock;
@@ -47,11 +52,13 @@ use std::time::{Duration, Instant};
 
 use reqrep_core::{CorrelationId, Limits, Message, Metadata, Reply, Status};
 
+pub use access::{MAX_DENIED_SERVICES, OTHER_SERVICES};
 pub use route::Route;
 pub use service::ServiceReport;
 
 use crate::config::BrokerConfig;
 use crate::stats::Stats;
+use access::Authorization;
 use cache::ReplyCache;
 #[cfg(test)]
 use clock::elapsed;
@@ -163,6 +170,8 @@ pub struct BrokerState {
     /// Bytes of table capacity given back since the driver last asked.
     released: usize,
     stats: Stats,
+    /// The access policy and its refusals.
+    access: Authorization,
 }
 
 impl BrokerState {
@@ -183,6 +192,7 @@ impl BrokerState {
             draining: false,
             released: 0,
             stats: Stats::default(),
+            access: Authorization::default(),
         }
     }
 

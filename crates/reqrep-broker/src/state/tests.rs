@@ -990,3 +990,5 @@ proptest! {
 }
 
 mod spec;
+
+mod access;

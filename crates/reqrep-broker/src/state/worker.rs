@@ -27,6 +27,9 @@ pub(super) struct Worker {
     /// Requests answered at their deadline while it held them: their late
     /// replies still return a credit each.
     abandoned: u32,
+    /// The authenticated `User-Id` it registered with (under an access
+    /// policy): every later message must carry the same.
+    pub(super) user: Option<Box<str>>,
 }
 
 impl Worker {
@@ -37,6 +40,7 @@ impl Worker {
         ready: &Ready,
         heartbeat: Duration,
         liveness: u32,
+        user: Option<&str>,
     ) -> Self {
         Self {
             route,
@@ -48,6 +52,7 @@ impl Worker {
             next_heartbeat: now + heartbeat,
             in_flight: Vec::new(),
             abandoned: 0,
+            user: user.map(Box::from),
         }
     }
 

@@ -1,10 +1,13 @@
 //! The driver: one thread, one `zmq::poll` loop over the frontend ROUTER
 //! (clients), the backend ROUTER (workers) and the [`StopSocket`] of its
-//! [`StopToken`].
+//! [`StopToken`]; with an access policy also the ZAP handler, and with
+//! CURVE the socket monitors (see `access`).
 //!
 //! It owns the sockets and the clock and feeds [`BrokerState`]; it never
 //! decides anything itself. Payload frames travel as `zmq::Message` from the
 //! receiving socket through the state machine to the sending socket.
+
+mod access;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,13 +15,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use reqrep_core::curve::{Curve, CurveKey, CurveKeyError};
+use reqrep_core::curve::{Curve, CurveKeyPair, KeyFileError};
 use reqrep_core::socket::{self, Endpoint, SocketError, SocketOptions};
 use reqrep_core::{Message, StopSocket, StopToken};
 use tracing::{debug, info, warn};
 
+use self::access::{Access, Monitors};
+use crate::access::{AccessFileError, AuthCounts, AuthFailure, Denials, Side};
 use crate::config::BrokerConfig;
 use crate::http::{self, Health, HttpServer};
+use crate::signal::ReloadToken;
 use crate::state::{Action, BrokerState, StateConfig};
 use crate::stats::{Exporter, Stats};
 
@@ -71,6 +77,23 @@ pub enum BrokerError {
         /// What went wrong.
         reason: String,
     },
+    /// The access file could not be read or is not a valid policy.
+    #[error(transparent)]
+    AccessFile(#[from] AccessFileError),
+    /// An access file without a CURVE secret key: identities without
+    /// encryption would only pretend to be secure.
+    #[error(
+        "an access policy without CURVE would only pretend to be secure: set curve_secret_key_file too"
+    )]
+    AccessWithoutCurve,
+}
+
+impl BrokerError {
+    /// Whether the error is in the settings or files the broker was given
+    /// (nothing was started): the binary exits 2 for these.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::AccessFile(_) | Self::AccessWithoutCurve)
+    }
 }
 
 /// A bound broker, ready to [`run`](Broker::run).
@@ -90,6 +113,17 @@ pub struct Broker {
     last_trim: Option<Instant>,
     health: Arc<Health>,
     http: Option<HttpServer>,
+    /// The ZAP handler and the access file, with an access policy. After
+    /// the frontend and backend: it outlives every handshake on them.
+    access: Option<Access>,
+    /// Failed handshakes, with CURVE.
+    monitors: Option<Monitors>,
+    /// Refused handshakes by side and reason.
+    auth: AuthCounts,
+    /// Which refused handshakes to log.
+    auth_log: Denials<(Side, AuthFailure, Option<String>)>,
+    /// The `User-Id` of the message being handed to the state machine.
+    user: String,
     // Dropped last: terminating the context waits for the sockets above.
     _ctx: zmq::Context,
 }
@@ -103,8 +137,24 @@ impl Broker {
     /// An invalid endpoint, a bind failure (address in use), or the metrics
     /// address being unavailable.
     pub fn bind(config: BrokerConfig) -> Result<Self, BrokerError> {
+        let now = Instant::now();
+        // The policy first: a malformed file is a configuration error on
+        // every build, CURVE or not.
+        let policy = match &config.access_file {
+            Some(path) => {
+                if config.curve_secret_key_file.is_none() {
+                    return Err(BrokerError::AccessWithoutCurve);
+                }
+                Some((path.clone(), access::load_policy(path)?))
+            }
+            None => None,
+        };
         let curve = match &config.curve_secret_key_file {
-            Some(path) => Some(Curve::server(read_secret_key(path)?)),
+            Some(path) => {
+                let keys = read_key_pair(path)?;
+                info!(public_key = %keys.public.to_z85(), "CURVE on: clients and workers need this server public key");
+                Some(Curve::server(keys.secret))
+            }
             None => None,
         };
         let ctx = zmq::Context::new();
@@ -114,12 +164,27 @@ impl Broker {
                     .unwrap_or(i64::MAX),
             ),
             curve,
+            // Under a policy a connection must not take over another's
+            // routing id (and with it, its replies or requests).
+            router_handover: policy.is_none(),
             ..SocketOptions::default()
+        };
+        // The ZAP handler is bound before any CURVE socket can handshake.
+        let access = match policy {
+            Some((path, policy)) => Some(Access::bind(&ctx, path, policy, now)?),
+            None => None,
         };
         let frontend = ctx.socket(zmq::ROUTER)?;
         options.apply(&frontend)?;
         let backend = ctx.socket(zmq::ROUTER)?;
         options.apply(&backend)?;
+        let monitors = if options.curve.is_some() {
+            frontend.set_zap_domain(Side::Frontend.label())?;
+            backend.set_zap_domain(Side::Backend.label())?;
+            Some(Monitors::start(&ctx, &frontend, &backend)?)
+        } else {
+            None
+        };
         let frontend_endpoints = bind_all(&frontend, &config.frontend)?;
         let backend_endpoints = bind_all(&backend, &config.backend)?;
 
@@ -134,7 +199,10 @@ impl Broker {
             None => None,
         };
         // Metric handles bind to the recorder installed above.
-        let state = BrokerState::new(StateConfig::from(&config), Instant::now());
+        let mut state = BrokerState::new(StateConfig::from(&config), Instant::now());
+        if let Some(access) = &access {
+            state.set_policy(now, Some(Arc::clone(access.policy())));
+        }
         let exporter = Exporter::new();
         let metrics = http
             .as_ref()
@@ -158,6 +226,11 @@ impl Broker {
             last_trim: None,
             health,
             http,
+            access,
+            monitors,
+            auth: AuthCounts::default(),
+            auth_log: Denials::default(),
+            user: String::with_capacity(40),
             _ctx: ctx,
         })
     }
@@ -189,6 +262,20 @@ impl Broker {
     #[must_use]
     pub fn stop_on(mut self, stop: StopToken) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// Re-reads the access file whenever a reload is requested on `reload`
+    /// (the binary requests one on SIGHUP), within one turn of the loop.
+    /// The file is also re-read, at most once a second, when it changes
+    /// on disk. Without an access file there is nothing to reload. Default:
+    /// a token of the broker's own.
+    #[must_use]
+    pub fn reload_on(mut self, reload: ReloadToken) -> Self {
+        match &mut self.access {
+            Some(access) => access.reload_on(reload),
+            None => drop(reload),
+        }
         self
     }
 
@@ -235,6 +322,11 @@ impl Broker {
                 self.flush(now);
                 drain_until = Some(now + self.config.drain_timeout);
             }
+            if let Some(access) = &mut self.access
+                && access.maybe_reload(now, &mut self.state)
+            {
+                self.flush(now);
+            }
             if self.state.next_timeout().is_some_and(|t| t <= now) {
                 self.state.on_tick(now);
                 self.flush(now);
@@ -274,11 +366,19 @@ impl Broker {
             } else {
                 zmq::PollEvents::empty()
             };
-            let mut items = [
+            let mut items = Vec::with_capacity(6);
+            items.extend([
                 self.backend.as_poll_item(zmq::POLLIN),
                 self.frontend.as_poll_item(zmq::POLLIN),
                 stop_socket.as_poll_item(stop_events),
-            ];
+            ]);
+            // The ZAP handler: handshakes wait on its answers.
+            if let Some(access) = &self.access {
+                items.push(access.zap().as_poll_item(zmq::POLLIN));
+            }
+            if let Some(monitors) = &self.monitors {
+                items.extend(monitors.sockets().map(|s| s.as_poll_item(zmq::POLLIN)));
+            }
             match zmq::poll(&mut items, timeout_ms) {
                 Ok(_) => {}
                 Err(zmq::Error::EINTR) => continue,
@@ -286,7 +386,24 @@ impl Broker {
             }
             // A readable stop socket needs nothing here: the next turn
             // begins the drain.
-            let (backend_ready, frontend_ready) = (items[0].is_readable(), items[1].is_readable());
+            let readable: Vec<bool> = items.iter().map(zmq::PollItem::is_readable).collect();
+            drop(items);
+            let (backend_ready, frontend_ready) = (readable[0], readable[1]);
+            let mut extra = readable[3..].iter().copied();
+            let now = Instant::now();
+            if let Some(access) = &self.access
+                && extra.next() == Some(true)
+            {
+                access.serve_zap(now, &mut self.auth, &mut self.auth_log);
+            }
+            if let Some(monitors) = &self.monitors {
+                for (index, ready) in extra.enumerate() {
+                    if ready {
+                        monitors.drain(index, now, &mut self.auth, &mut self.auth_log);
+                    }
+                }
+            }
+            self.exporter.export_auth(&self.auth);
             // Workers first: their replies free credits for queued requests.
             if backend_ready {
                 self.pump(Side::Backend)?;
@@ -334,16 +451,31 @@ impl Broker {
                 Side::Frontend => &self.frontend,
                 Side::Backend => &self.backend,
             };
-            let frames = match socket::recv_frames(socket, zmq::DONTWAIT) {
+            let mut frames = match socket::recv_frames(socket, zmq::DONTWAIT) {
                 Ok(frames) => frames,
                 Err(zmq::Error::EAGAIN) => break,
                 Err(zmq::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             };
             let now = Instant::now();
+            // Every frame the peer sent carries its connection's metadata;
+            // the routing id frame the ROUTER adds does not once the socket
+            // was polled (pinned by tests/zap_metadata.rs): read the last.
+            let user = if self.access.is_some() {
+                self.user.clear();
+                match frames.last_mut().and_then(|f| f.gets("User-Id")) {
+                    Some(id) => {
+                        self.user.push_str(id);
+                        Some(self.user.as_str())
+                    }
+                    None => None,
+                }
+            } else {
+                None
+            };
             match side {
-                Side::Frontend => self.state.on_client(now, frames),
-                Side::Backend => self.state.on_worker(now, frames),
+                Side::Frontend => self.state.on_client_from(now, frames, user),
+                Side::Backend => self.state.on_worker_from(now, frames, user),
             }
             self.flush(now);
         }
@@ -382,15 +514,22 @@ impl Broker {
     }
 }
 
-/// Reads a CURVE secret key (40 Z85 characters) from `path`.
-fn read_secret_key(path: &Path) -> Result<CurveKey, BrokerError> {
-    let failed = |reason: String| BrokerError::CurveKey {
+/// Reads the broker's CURVE key pair from the key file at `path` (a key
+/// pair, or a bare secret key: see [`CurveKeyPair::load`]).
+fn read_key_pair(path: &Path) -> Result<CurveKeyPair, BrokerError> {
+    let reason = match CurveKeyPair::load(path) {
+        Ok(keys) => return Ok(keys),
+        // Deriving the public key needs CURVE, as the sockets do.
+        Err(KeyFileError::Curve { source, .. }) => return Err(source.into()),
+        Err(KeyFileError::Read { source, .. }) => source.to_string(),
+        Err(KeyFileError::Malformed { line, reason, .. }) => format!("line {line}: {reason}"),
+        Err(KeyFileError::NoSecret { .. }) => "it holds no secret key".to_owned(),
+        Err(other) => other.to_string(),
+    };
+    Err(BrokerError::CurveKey {
         path: path.to_owned(),
         reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-    text.parse()
-        .map_err(|e: CurveKeyError| failed(e.to_string()))
+    })
 }
 
 /// Sends `message` to `route` on a ROUTER without blocking. The routing
@@ -445,12 +584,6 @@ mod allocator {
     pub(super) fn trim() -> bool {
         false
     }
-}
-
-#[derive(Clone, Copy)]
-enum Side {
-    Frontend,
-    Backend,
 }
 
 fn bind_all(socket: &zmq::Socket, endpoints: &[String]) -> Result<Vec<String>, BrokerError> {
