@@ -13,7 +13,9 @@
 //! Paths, each as reqrep and as a raw baseline written with the `zmq`
 //! crate alone: direct lockstep REQ/REP; brokered lockstep through a
 //! load-balancing broker; brokered pipelined through a credit broker, with
-//! worker and client scaling; and the broker's memory per queued request.
+//! worker and client scaling; the broker's memory per queued request; and
+//! what CURVE and an access policy cost (CURVE needs the system libzmq
+//! build: `--config build/system-libzmq.toml`).
 //! Runs alternate reqrep / raw and the medians are reported, with the
 //! ratio reqrep/raw and whether each target is met. Targets are reported,
 //! never asserted: the program exits 0 unless a row could not be measured
@@ -26,6 +28,8 @@
 //! - `load`: the lockstep loop, payloads, stop flags and bounded waits.
 //! - `latency`, `sample`, `stats`, `usage`: measuring and summarising.
 //! - `memory`: the broker memory probe. `machine`: the machine description.
+//! - `security`: plaintext against CURVE against CURVE with an access
+//!   policy, on the pipelined path (system libzmq build only).
 //! - `report`: Markdown, JSON, SVG and the target verdicts.
 
 mod args;
@@ -40,6 +44,7 @@ mod report;
 mod runner;
 mod sample;
 mod scenario;
+mod security;
 mod stack;
 mod stats;
 mod usage;
@@ -111,7 +116,21 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
             Some(result)
         }
     };
-    let targets = report::evaluate(&rows, memory.as_ref().and_then(|m| m.as_ref().ok()));
+    let security = match args.only.as_deref() {
+        Some(text) if !"security".contains(text) => None,
+        _ => {
+            let result = security::measure(&budget, pairs, args.reqrep_worker);
+            if let Err(e) = &result {
+                eprintln!("security: not measured: {e}");
+            }
+            Some(result)
+        }
+    };
+    let targets = report::evaluate(
+        &rows,
+        memory.as_ref().and_then(|m| m.as_ref().ok()),
+        security.as_ref().and_then(|s| s.as_ref().ok()),
+    );
     let report = Report {
         machine: machine::Machine::detect(),
         command: command_line(),
@@ -121,6 +140,7 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
         worker_kind: args.reqrep_worker,
         rows,
         memory,
+        security,
         targets,
         elapsed_s: started.elapsed().as_secs_f64(),
     };

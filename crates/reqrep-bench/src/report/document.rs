@@ -10,6 +10,7 @@ use super::targets::NEAR_BASELINE;
 use crate::WorkerKind;
 use crate::runner::{Metric, Row};
 use crate::scenario::{Path, bytes_label};
+use crate::security::Mode;
 
 /// The regenerating command.
 pub(crate) const COMMAND: &str = "cargo run --release -p reqrep-bench -- --out docs";
@@ -98,6 +99,7 @@ fn write_document(out: &mut String, r: &Report) -> std::fmt::Result {
 
     write_scaling(out, &r.rows)?;
     write_memory(out, r)?;
+    write_security(out, r)?;
 
     let failures: Vec<(&Row, &str, &String)> = r
         .rows
@@ -131,6 +133,7 @@ fn write_method(out: &mut String) -> std::fmt::Result {
         "**Brokered lockstep.** reqrep: the blocking `Client` -> in-process `Broker` -> one `Worker` with one credit, its handler inline on the socket thread as the raw worker does. Raw: the Guide's load-balancing broker (ROUTER frontend, ROUTER backend, REQ workers that say READY, a least-recently-used queue of idle workers; the frontend is polled only while a worker is idle) with a REQ client.",
         "**Brokered pipelined.** reqrep: `AsyncClient`s (one per client connection, each socket driven by an I/O task on the same runtime through `ZMQ_FD`) with 128 requests in flight split among them as tasks on a current-thread tokio runtime, through the `Broker`, to workers with 16 credits each. Raw: a credit-based load-balancing broker (ROUTER/ROUTER; DEALER workers announce their credits in READY; workers with a free credit wait in an LRU queue; replies return credits; both loops take up to 256 messages per socket per wake-up, as reqrep's broker does) with DEALER clients pipelining their share of the 128; each raw request carries its send time in its first 8 payload bytes, so replies need no matching.",
         "reqrep clients send non-idempotent requests with one attempt, so the broker keeps no payload copy and no reply cache entry (the raw broker has neither).",
+        "**Security.** The headline pipelined row three ways, reqrep only: plaintext; CURVE on the broker's sockets (one broker key pair; client and workers with key pairs of their own, which the broker accepts whatever they are); and CURVE with an access policy (`access_file`: the broker's ZAP handler admits only the listed client and worker keys, and every REQUEST and READY is checked against what the identity may call or serve). The three alternate in each round. CURVE needs the system libzmq build (`--config build/system-libzmq.toml`); the bundled build reports the section as not measured.",
         "**Broker memory.** A child process (this binary, `--memory-probe`) runs only a broker, with no workers and `max_queue` above the request count. In the parent, a DEALER client queues N requests of 64 B with 600 s timeouts for one service, discovery (`reqrep.services`) confirms the queue depth, then one worker with 64 credits answers them all and the client reads every reply. The broker process reads its own RSS (VmRSS) when the parent asks: before, when queued, and after draining (the broker gives freed memory back to the system after a drain).",
     ] {
         writeln!(out, "- {line}")?;
@@ -317,6 +320,51 @@ fn write_memory(out: &mut String, r: &Report) -> std::fmt::Result {
             writeln!(out, "{t}")
         }
     }
+}
+
+fn write_security(out: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(out, "## Security: plaintext, CURVE, CURVE + access policy\n")?;
+    let s = match &r.security {
+        None => return writeln!(out, "Not measured in this run.\n"),
+        Some(Err(e)) => return writeln!(out, "Not measured: {e}.\n"),
+        Some(Ok(s)) => s,
+    };
+    writeln!(
+        out,
+        "{}, reqrep only, the modes alternating in each round; medians over the rounds.\n",
+        s.scenario
+    )?;
+    let mut t = MarkdownTable::new(&[
+        ("mode", Align::Left),
+        ("req/s", Align::Right),
+        ("p50 us", Align::Right),
+        ("p99 us", Align::Right),
+        ("CPU us/req", Align::Right),
+        ("throughput / plaintext", Align::Right),
+        ("throughput / CURVE", Align::Right),
+    ]);
+    for m in &s.modes {
+        let median = |metric| m.runs.median(metric);
+        t.row([
+            m.mode.label().to_owned(),
+            rate(median(Metric::Throughput)),
+            micros(median(Metric::P50)),
+            micros(median(Metric::P99)),
+            micros(median(Metric::Cpu)),
+            ratio(s.ratio(m.mode, Mode::Plaintext, Metric::Throughput)),
+            ratio(s.ratio(m.mode, Mode::Curve, Metric::Throughput)),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    let failures: Vec<String> = s
+        .modes
+        .iter()
+        .flat_map(|m| m.runs.failures.iter().map(move |f| format!("- {}: {f}", m.mode.label())))
+        .collect();
+    if !failures.is_empty() {
+        writeln!(out, "Failed runs:\n\n{}\n", failures.join("\n"))?;
+    }
+    Ok(())
 }
 
 fn as_i64(v: u64) -> i64 {

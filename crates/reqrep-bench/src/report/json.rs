@@ -8,6 +8,7 @@ use crate::memory::MemoryReport;
 use crate::runner::{Metric, Row, SideResult};
 use crate::sample::Sample;
 use crate::scenario::Scenario;
+use crate::security::{Mode, SecurityReport};
 
 #[derive(Serialize)]
 struct Medians {
@@ -66,7 +67,44 @@ struct ReportJson<'a> {
     rows: Vec<RowJson<'a>>,
     memory: Option<MemoryJson<'a>>,
     memory_error: Option<&'a str>,
+    security: Option<SecurityJson<'a>>,
+    security_error: Option<&'a str>,
     targets: &'a [Target],
+}
+
+#[derive(Serialize)]
+struct ModeJson<'a> {
+    mode: Mode,
+    label: &'static str,
+    #[serde(flatten)]
+    runs: SideJson<'a>,
+    throughput_over_plaintext: Option<f64>,
+    throughput_over_curve: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct SecurityJson<'a> {
+    label: String,
+    scenario: Scenario,
+    modes: Vec<ModeJson<'a>>,
+}
+
+fn security(s: &SecurityReport) -> SecurityJson<'_> {
+    SecurityJson {
+        label: s.scenario.to_string(),
+        scenario: s.scenario,
+        modes: s
+            .modes
+            .iter()
+            .map(|m| ModeJson {
+                mode: m.mode,
+                label: m.mode.label(),
+                runs: side(&m.runs),
+                throughput_over_plaintext: s.ratio(m.mode, Mode::Plaintext, Metric::Throughput),
+                throughput_over_curve: s.ratio(m.mode, Mode::Curve, Metric::Throughput),
+            })
+            .collect(),
+    }
 }
 
 fn side(s: &SideResult) -> SideJson<'_> {
@@ -114,6 +152,11 @@ pub(crate) fn to_json(report: &Report) -> String {
         Some(Err(e)) => (None, Some(e.as_str())),
         None => (None, None),
     };
+    let (security_json, security_error) = match &report.security {
+        Some(Ok(s)) => (Some(security(s)), None),
+        Some(Err(e)) => (None, Some(e.as_str())),
+        None => (None, None),
+    };
     let json = ReportJson {
         machine: &report.machine,
         command: &report.command,
@@ -127,6 +170,8 @@ pub(crate) fn to_json(report: &Report) -> String {
         rows: report.rows.iter().map(row).collect(),
         memory,
         memory_error,
+        security: security_json,
+        security_error,
         targets: &report.targets,
     };
     serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

@@ -21,6 +21,7 @@ use crate::machine::Machine;
 use crate::memory::MemoryReport;
 use crate::plan::Budget;
 use crate::runner::Row;
+use crate::security::SecurityReport;
 
 /// Everything one run produced.
 pub(crate) struct Report {
@@ -40,6 +41,8 @@ pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     /// The broker memory probe, or why it failed.
     pub(crate) memory: Option<Result<MemoryReport, String>>,
+    /// The security rows, or why they were not measured.
+    pub(crate) security: Option<Result<SecurityReport, String>>,
     /// Verdicts.
     pub(crate) targets: Vec<Target>,
     /// Wall time of the whole run.

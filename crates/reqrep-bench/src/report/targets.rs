@@ -6,6 +6,7 @@ use super::format;
 use crate::memory::MemoryReport;
 use crate::runner::{Metric, Row};
 use crate::scenario::{Path, Scenario};
+use crate::security::{Mode, SecurityReport};
 
 /// Which side of the limit is good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -111,7 +112,11 @@ impl Target {
 
 /// Every target, in table order. A headline row missing from `rows` (when
 /// `--only` filtered it out) has no target.
-pub(crate) fn evaluate(rows: &[Row], memory: Option<&MemoryReport>) -> Vec<Target> {
+pub(crate) fn evaluate(
+    rows: &[Row],
+    memory: Option<&MemoryReport>,
+    security: Option<&SecurityReport>,
+) -> Vec<Target> {
     let mut targets = Vec::new();
     let find = |s: Scenario| rows.iter().find(|r| r.scenario == s);
     for payload in [64, 4096] {
@@ -172,8 +177,24 @@ pub(crate) fn evaluate(rows: &[Row], memory: Option<&MemoryReport>) -> Vec<Targe
             Some(m.residual_share()),
         ));
     }
+    if let Some(s) = security {
+        targets.push(Target::new(
+            format!(
+                "{}: throughput CURVE + access policy / CURVE alone",
+                s.scenario
+            ),
+            Bound::AtLeast,
+            AUTHORIZATION_FLOOR,
+            Unit::Ratio,
+            s.ratio(Mode::CurvePolicy, Mode::Curve, Metric::Throughput),
+        ));
+    }
     targets
 }
+
+/// Authorization (ZAP and a permission check per message) may cost at most
+/// 5 % of the throughput of CURVE alone.
+pub(crate) const AUTHORIZATION_FLOOR: f64 = 0.95;
 
 /// "Near baseline": at most this share of the growth while queued is still
 /// resident after draining.

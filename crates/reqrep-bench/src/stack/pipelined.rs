@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use reqrep_agents::AsyncClient;
 
-use super::{EchoWorkers, SERVICE, client_options, payload_len, start_broker, wait_for_workers};
+use super::{
+    EchoWorkers, SERVICE, Secured, client_options, payload_len, start_secured_broker,
+    wait_for_secured_workers,
+};
 use crate::latency::Latencies;
 use crate::load;
 use crate::plan::RunSpec;
@@ -17,13 +20,27 @@ use crate::{BenchError, WorkerKind};
 
 /// Pipelined `AsyncClient::request`s through the broker.
 pub(super) fn run(spec: &RunSpec, kind: WorkerKind) -> Result<Sample, BenchError> {
+    run_secured(spec, kind, &Secured::default())
+}
+
+/// [`run`], with the broker, workers and clients secured as `secured` says.
+pub(crate) fn run_secured(
+    spec: &RunSpec,
+    kind: WorkerKind,
+    secured: &Secured,
+) -> Result<Sample, BenchError> {
     let started = Instant::now();
     let deadline = started + spec.deadline;
     let scenario = spec.scenario;
-    let broker = start_broker(reqrep_broker::BrokerConfig::default().max_queue)?;
+    let broker = start_secured_broker(reqrep_broker::BrokerConfig::default().max_queue, secured)?;
     let frontend = broker.frontend().to_owned();
-    let workers = EchoWorkers::start(broker.backend(), scenario.workers, scenario.credits, kind)?;
-    wait_for_workers(&frontend, scenario.workers)?;
+    let workers = EchoWorkers::start_with(
+        broker.backend(),
+        scenario.workers,
+        secured.worker(super::workers::options(scenario.credits)),
+        kind,
+    )?;
+    wait_for_secured_workers(&frontend, scenario.workers, secured)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,7 +50,7 @@ pub(super) fn run(spec: &RunSpec, kind: WorkerKind) -> Result<Sample, BenchError
     let clients = {
         let _entered = runtime.enter();
         (0..scenario.clients)
-            .map(|_| AsyncClient::connect(&frontend, SERVICE, client_options(spec)))
+            .map(|_| AsyncClient::connect(&frontend, SERVICE, secured.client(client_options(spec))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(BenchError::reqrep)?
     };

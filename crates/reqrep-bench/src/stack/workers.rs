@@ -13,6 +13,11 @@ use crate::{BenchError, WorkerKind};
 type WorkerTask =
     tokio::task::JoinHandle<Result<reqrep_agents::WorkerStats, reqrep_agents::WorkerError>>;
 
+/// The echo workers' options: `credits` each.
+pub(crate) fn options(credits: usize) -> WorkerOptions {
+    WorkerOptions::default().credits(u32::try_from(credits).unwrap_or(u32::MAX))
+}
+
 /// Echo workers of [`SERVICE`].
 pub(crate) struct EchoWorkers {
     stop: StopToken,
@@ -32,12 +37,24 @@ impl EchoWorkers {
         credits: usize,
         kind: WorkerKind,
     ) -> Result<Self, BenchError> {
+        Self::start_with(backend, count, options(credits), kind)
+    }
+
+    /// Starts `count` workers with `options` on the broker `backend`.
+    ///
+    /// # Errors
+    /// An invalid endpoint or a thread that cannot start.
+    pub(crate) fn start_with(
+        backend: &str,
+        count: usize,
+        options: WorkerOptions,
+        kind: WorkerKind,
+    ) -> Result<Self, BenchError> {
         let mut workers = Self {
             stop: StopToken::new(),
             threads: Vec::new(),
             runtime: None,
         };
-        let options = WorkerOptions::default().credits(u32::try_from(credits).unwrap_or(u32::MAX));
         match kind {
             WorkerKind::Threads | WorkerKind::Inline => {
                 let options = options.clone().inline(kind == WorkerKind::Inline);
