@@ -104,7 +104,8 @@ impl Material {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| BenchError::reqrep(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| BenchError::reqrep(format!("{}: {e}", dir.display())))?;
         let key_file = dir.join("broker.key");
         broker
             .write_key_file(&key_file)
@@ -140,7 +141,11 @@ impl Drop for Material {
 }
 
 /// The policy: the client calls [`SERVICE`], the workers serve it.
-fn write_policy(path: &Path, client: &CurveKeyPair, worker: &CurveKeyPair) -> Result<(), BenchError> {
+fn write_policy(
+    path: &Path,
+    client: &CurveKeyPair,
+    worker: &CurveKeyPair,
+) -> Result<(), BenchError> {
     let text = format!(
         "[[identity]]\nname = \"bench-client\"\nkey = \"{}\"\ncall = [\"{SERVICE}\"]\n\n\
          [[identity]]\nname = \"bench-worker\"\nkey = \"{}\"\nserve = [\"{SERVICE}\"]\n",
@@ -194,7 +199,9 @@ pub(crate) fn measure(
                     result.runs.samples.push(sample);
                 }
                 Err(e) => {
-                    eprintln!("[security] {scenario} | round {pair}/{pairs} {label:22} | FAILED: {e}");
+                    eprintln!(
+                        "[security] {scenario} | round {pair}/{pairs} {label:22} | FAILED: {e}"
+                    );
                     result.runs.failures.push(e.to_string());
                 }
             }

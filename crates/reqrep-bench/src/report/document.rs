@@ -323,7 +323,10 @@ fn write_memory(out: &mut String, r: &Report) -> std::fmt::Result {
 }
 
 fn write_security(out: &mut String, r: &Report) -> std::fmt::Result {
-    writeln!(out, "## Security: plaintext, CURVE, CURVE + access policy\n")?;
+    writeln!(
+        out,
+        "## Security: plaintext, CURVE, CURVE + access policy\n"
+    )?;
     let s = match &r.security {
         None => return writeln!(out, "Not measured in this run.\n"),
         Some(Err(e)) => return writeln!(out, "Not measured: {e}.\n"),
@@ -359,7 +362,12 @@ fn write_security(out: &mut String, r: &Report) -> std::fmt::Result {
     let failures: Vec<String> = s
         .modes
         .iter()
-        .flat_map(|m| m.runs.failures.iter().map(move |f| format!("- {}: {f}", m.mode.label())))
+        .flat_map(|m| {
+            m.runs
+                .failures
+                .iter()
+                .map(move |f| format!("- {}: {f}", m.mode.label()))
+        })
         .collect();
     if !failures.is_empty() {
         writeln!(out, "Failed runs:\n\n{}\n", failures.join("\n"))?;
