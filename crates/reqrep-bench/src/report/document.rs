@@ -13,7 +13,8 @@ use crate::scenario::{Path, bytes_label};
 use crate::security::Mode;
 
 /// The regenerating command.
-pub(crate) const COMMAND: &str = "cargo run --release -p reqrep-bench -- --out docs";
+pub(crate) const COMMAND: &str =
+    "cargo run --release -p reqrep-bench --config build/system-libzmq.toml -- --out docs";
 
 /// The whole document.
 pub(crate) fn document(report: &Report) -> String {
