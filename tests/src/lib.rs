@@ -14,6 +14,7 @@
 //!   protocol-complete test worker speaking the wire protocol directly.
 //! - [`fake_broker`]: a plain ROUTER playing the broker, answering as the
 //!   test says (refusals, DISCONNECT), optionally as a CURVE server.
+//! - [`python`]: whether pyzmq is here for interop tests (required in CI).
 //! - [`temp`]: files in the temp directory removed on drop.
 //!
 //! Every socket made here has a receive timeout, so a test that would
@@ -24,6 +25,7 @@ pub mod broker_process;
 pub mod client;
 pub mod fake_broker;
 pub mod process;
+pub mod python;
 pub mod temp;
 pub mod wait;
 pub mod worker;

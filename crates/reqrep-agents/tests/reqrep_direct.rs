@@ -11,6 +11,7 @@ use reqrep_core::socket::{recv_frames, send_frames};
 use reqrep_core::{Code, Command as Cmd, Frame, Limits, Message, RetryPolicy, Status, decode};
 use reqrep_tests::WAIT;
 use reqrep_tests::process::Proc;
+use reqrep_tests::python::pyzmq_available;
 use reqrep_tests::wait::within;
 
 const ANY: &str = reqrep_tests::broker::EPHEMERAL;
@@ -289,25 +290,6 @@ for i in range(3):
     s.send(b"hello %d" % i)
     print(s.recv().decode(), flush=True)
 "#;
-
-/// Whether a Python with pyzmq is here. CI installs it and sets
-/// `REQREP_REQUIRE_PYZMQ=1`, which turns its absence into a failure; a
-/// developer machine without it skips the interop test with a notice.
-fn pyzmq_available() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import zmq"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("REQREP_REQUIRE_PYZMQ").is_none(),
-            "REQREP_REQUIRE_PYZMQ is set but python3 cannot import zmq"
-        );
-        eprintln!("skipping pyzmq interop: python3 with pyzmq not found (pip install pyzmq)");
-    }
-    found
-}
 
 #[test]
 fn raw_mode_interoperates_with_a_plain_pyzmq_peer() {

@@ -504,3 +504,117 @@ fn sighup_without_an_access_file_leaves_the_broker_serving() {
         broker.proc.output()
     );
 }
+
+/// A pyzmq DEALER with the CURVE keys PROTOCOL.md section 10 says to set,
+/// sending the frames given in hex and printing the reply's frames in hex
+/// (or `timeout`).
+const PY_CLIENT: &str = r#"
+import sys, binascii, zmq
+server, public, secret, endpoint = sys.argv[1:5]
+ctx = zmq.Context()
+s = ctx.socket(zmq.DEALER)
+s.curve_secretkey = secret.encode()
+s.curve_publickey = public.encode()
+s.curve_serverkey = server.encode()
+s.setsockopt(zmq.RCVTIMEO, 3000)
+s.setsockopt(zmq.LINGER, 0)
+s.connect(endpoint)
+s.send_multipart([binascii.unhexlify(f) for f in sys.argv[5:]])
+try:
+    print(" ".join(binascii.hexlify(f).decode() for f in s.recv_multipart()), flush=True)
+except zmq.Again:
+    print("timeout", flush=True)
+"#;
+
+/// What the pyzmq client with `keys` got for a REQUEST to `service`, from
+/// the broker whose public key is `server` on `frontend`.
+fn python_call(
+    server: CurveKey,
+    frontend: &str,
+    keys: &CurveKeyPair,
+    service: &str,
+) -> Option<(Reply, Vec<u8>)> {
+    let request = Request::new(CorrelationId::new(), service).timeout(Duration::from_secs(10));
+    let frames = Message::request(request, vec![Frame::from(&b"from python"[..])]).encode();
+    let mut command = std::process::Command::new("python3");
+    command
+        .args(["-c", PY_CLIENT])
+        .arg(server.to_z85())
+        .arg(keys.public.to_z85())
+        .arg(keys.secret.to_z85())
+        .arg(frontend)
+        .args(frames.iter().map(|f| hex(f)));
+    let finished = reqrep_tests::process::run(command, b"");
+    assert_eq!(finished.code, Some(0), "{}", finished.describe());
+    let line = finished.stdout_text();
+    let line = line.trim_end_matches('\n');
+    if line == "timeout" {
+        return None;
+    }
+    let frames: Vec<zmq::Message> = line
+        .split(' ')
+        .map(|f| zmq::Message::from(&unhex(f)[..]))
+        .collect();
+    let decoded = decode(frames, &Limits::default()).expect("the reply decodes");
+    match decoded.message.command {
+        Cmd::Reply(reply) => Some((
+            reply,
+            decoded
+                .message
+                .payload
+                .first()
+                .map(|f| f.to_vec())
+                .unwrap_or_default(),
+        )),
+        other => panic!("expected REPLY, got {other:?}"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn a_pyzmq_client_with_its_own_key_pair_is_authorized_as_the_spec_says() {
+    if !curve() || !reqrep_tests::python::pyzmq_available() {
+        return;
+    }
+    let secured = Secured::start();
+    let worker = secured.worker(secured.svc, "orders");
+    let client = secured.client(Some(secured.web));
+    wait_listed(&client, "orders");
+
+    let (server, frontend, web) = (
+        secured.server.public,
+        secured.broker.frontend.clone(),
+        secured.web,
+    );
+    // Listed, and allowed to call orders: served.
+    let call = std::thread::scope(|scope| {
+        let call = scope.spawn(|| python_call(server, &frontend, &web, "orders"));
+        worker.echo_one();
+        call.join().expect("python thread")
+    });
+    let (reply, body) = call.expect("a reply");
+    assert_eq!(reply.status.code, Code::Ok, "{}", reply.status);
+    assert_eq!(body, b"from python");
+
+    // Listed, not allowed to call billing: PERMISSION_DENIED.
+    let (reply, _) = python_call(server, &frontend, &web, "billing").expect("a refusal");
+    assert_eq!(
+        reply.status.code,
+        Code::PermissionDenied,
+        "{}",
+        reply.status
+    );
+
+    // Not listed: the handshake fails, nothing comes back.
+    assert!(python_call(server, &frontend, &keys(), "orders").is_none());
+}
