@@ -169,7 +169,8 @@ pub(super) struct Outgoing {
     /// The whole message.
     pub(super) frames: Vec<Frame>,
     /// Where its reply (or error) goes; closed once the caller gave up.
-    pub(super) reply: ReplySender,
+    /// `None` for a HEARTBEAT (the liveness check), which nobody awaits.
+    pub(super) reply: Option<ReplySender>,
 }
 
 /// What became of one [`Link::try_send`].
@@ -202,6 +203,9 @@ pub(super) struct Link {
     prune_at: usize,
     stale: Arc<AtomicU64>,
     stale_counter: Counter,
+    /// Messages received, whatever they are: the traffic the liveness
+    /// check of a client with several brokers watches.
+    heard: Arc<AtomicU64>,
     limits: Limits,
 }
 
@@ -212,6 +216,7 @@ impl Link {
         commands: mpsc::Receiver<Outgoing>,
         closed: oneshot::Receiver<()>,
         stale: Arc<AtomicU64>,
+        heard: Arc<AtomicU64>,
         limits: Limits,
     ) -> Self {
         Self {
@@ -223,6 +228,7 @@ impl Link {
             prune_at: PRUNE_AT_LEAST,
             stale,
             stale_counter: counter!(STALE_REPLIES_TOTAL),
+            heard,
             limits,
         }
     }
@@ -249,14 +255,20 @@ impl Link {
     /// Sends `out` now, or keeps it as the blocked request; drops it when
     /// its caller has given up.
     fn send(&mut self, out: Outgoing) {
-        if out.reply.is_closed() {
+        if out.reply.as_ref().is_some_and(oneshot::Sender::is_closed) {
             return;
         }
         match self.try_send(out.frames) {
-            Sent::Queued => self.track(out.id, out.reply),
+            Sent::Queued => {
+                if let Some(reply) = out.reply {
+                    self.track(out.id, reply);
+                }
+            }
             Sent::WouldBlock(frames) => self.blocked = Some(Outgoing { frames, ..out }),
             Sent::Failed(err) => {
-                let _ = out.reply.send(Err(err.into()));
+                if let Some(reply) = out.reply {
+                    let _ = reply.send(Err(err.into()));
+                }
             }
         }
     }
@@ -347,7 +359,10 @@ impl Link {
         while budget > 0 {
             budget -= 1;
             match recv_frames(&self.dealer, zmq::DONTWAIT) {
-                Ok(frames) => self.deliver(frames),
+                Ok(frames) => {
+                    self.heard.fetch_add(1, Ordering::Relaxed);
+                    self.deliver(frames);
+                }
                 Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
                 Err(err) => return Err(err),
             }
@@ -378,6 +393,8 @@ impl Link {
                     }
                     None => self.count_stale(),
                 },
+                // The broker's answer to the liveness check: traffic only.
+                Command::Heartbeat => {}
                 _ => self.count_stale(),
             },
             Err(err) => {
@@ -403,7 +420,14 @@ mod tests {
         let dealer = ctx.socket(zmq::DEALER).expect("dealer");
         let (tx, rx) = mpsc::channel(1);
         let (alive, closed) = oneshot::channel();
-        let link = Link::new(dealer, rx, closed, Arc::default(), Limits::default());
+        let link = Link::new(
+            dealer,
+            rx,
+            closed,
+            Arc::default(),
+            Arc::default(),
+            Limits::default(),
+        );
         (link, tx, alive)
     }
 
@@ -442,7 +466,7 @@ mod tests {
         link.send(Outgoing {
             id: CorrelationId::new(),
             frames,
-            reply,
+            reply: Some(reply),
         });
         assert!(link.pending.is_empty() && link.blocked.is_none());
         assert!(link.is_open());

@@ -3,6 +3,8 @@
 
 mod async_client;
 mod async_io;
+mod brokers;
+mod liveness;
 mod options;
 pub(crate) mod requester;
 mod response;

@@ -21,6 +21,8 @@ pub struct ClientOptions {
     pub(crate) fail_fast: bool,
     pub(crate) limits: Limits,
     pub(crate) socket: SocketOptions,
+    pub(crate) heartbeat: Duration,
+    pub(crate) liveness: u32,
 }
 
 impl Default for ClientOptions {
@@ -34,6 +36,8 @@ impl Default for ClientOptions {
             fail_fast: false,
             limits: Limits::default(),
             socket: SocketOptions::default(),
+            heartbeat: Duration::from_secs(1),
+            liveness: 3,
         }
     }
 }
@@ -135,6 +139,26 @@ impl ClientOptions {
     /// pair, which a broker with an access policy refuses).
     pub fn curve_identity(self, server_public: CurveKey, keys: CurveKeyPair) -> Self {
         self.curve(Curve::client_with(server_public, keys))
+    }
+
+    /// With several brokers ([`AsyncClient::connect_all`](super::AsyncClient::connect_all)):
+    /// a broker heard from for this long is sent a HEARTBEAT, the liveness
+    /// check of docs/PROTOCOL.md ("Several brokers"); any message from the
+    /// broker counts as traffic. At least 1 ms. Unused with one broker.
+    /// Default: 1 s.
+    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat.max(Duration::from_millis(1));
+        self
+    }
+
+    /// With several brokers: how many heartbeat intervals of silence judge
+    /// a broker dead. Its requests in flight then end at once (idempotent
+    /// ones are retried on another broker within their budget, the others
+    /// fail with `UNAVAILABLE`), and new requests avoid it until it is heard
+    /// from again. At least 1. Default: 3.
+    pub fn liveness(mut self, liveness: u32) -> Self {
+        self.liveness = liveness.max(1);
+        self
     }
 
     /// The per-attempt timeout.

@@ -48,6 +48,14 @@ impl BrokerState {
             Command::Request(request) => {
                 self.on_request(now, route, request, decoded.message.payload, user)
             }
+            // The client liveness check (section "Several brokers"): answered
+            // at once, whatever the access policy, since it names no service.
+            Command::Heartbeat => {
+                self.actions.push_back(Action::ToClient {
+                    route,
+                    message: Message::heartbeat(),
+                });
+            }
             other => {
                 self.stats.malformed_client += 1;
                 let id = other.correlation_id().unwrap_or_else(nil_id);

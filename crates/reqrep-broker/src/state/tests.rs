@@ -526,8 +526,12 @@ fn malformed_client_messages_get_invalid_argument_and_the_broker_goes_on() {
     }
     assert_eq!(h.state.stats().malformed_client, n);
     // A worker-only command from a client, and an empty service name.
+    let disconnect = Message::new(
+        Command::Disconnect(reqrep_core::Disconnect::default()),
+        Vec::new(),
+    );
     assert_eq!(
-        code_of(&h.client_frames(b"c", Message::heartbeat().encode())),
+        code_of(&h.client_frames(b"c", disconnect.encode())),
         Code::InvalidArgument
     );
     assert_eq!(
@@ -990,5 +994,7 @@ proptest! {
 }
 
 mod spec;
+
+mod client_heartbeat;
 
 mod access;
