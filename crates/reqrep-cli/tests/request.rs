@@ -106,3 +106,30 @@ fn no_worker_within_the_timeout_is_deadline_exceeded() {
         out.describe()
     );
 }
+
+/// With two brokers the request goes to the first; the first has no
+/// worker and fails fast with UNAVAILABLE, so the idempotent retry goes to
+/// the other broker (never the one that just failed) and is served there.
+/// Not idempotent, the retry stays on the first broker and the request
+/// fails there.
+#[test]
+fn an_idempotent_retry_goes_to_the_other_broker() {
+    let (empty, served) = (broker(|_| {}), broker(|_| {}));
+    let _echo = worker(served.backend(), "echo", 2, &[]);
+    wait_for_workers(served.frontend(), "echo", 1);
+    let brokers = format!("{},{}", empty.frontend(), served.frontend());
+    let ask = |extra: &[&str]| {
+        let mut args = vec!["request", "--broker", &brokers, "--service", "echo"];
+        args.extend(["--fail-fast", "--retries", "2"]);
+        args.extend(extra);
+        args.push("hello");
+        run(reqrep(&args), b"")
+    };
+    let out = ask(&["--idempotent"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout, b"hello", "{}", out.describe());
+
+    let out = ask(&[]);
+    assert_ne!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stderr.contains("UNAVAILABLE"), "{}", out.describe());
+}

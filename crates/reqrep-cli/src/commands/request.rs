@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Read, Write};
 
 use clap::Args;
-use reqrep_agents::{Client, ClientOptions};
+use reqrep_agents::{AsyncClient, Client, ClientOptions, Response};
 use reqrep_core::RetryPolicy;
 use tracing::debug;
 
@@ -14,9 +14,12 @@ use crate::CliError;
 /// Arguments of `reqrep request`.
 #[derive(Debug, Clone, Args)]
 pub struct RequestArgs {
-    /// The broker's frontend endpoint.
-    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_FRONTEND)]
-    pub broker: String,
+    /// The broker's frontend endpoint. Repeat it (or give a comma list) to
+    /// use several brokers: the request goes to one of them, an idempotent
+    /// retry to another (docs/PROTOCOL.md, section 12).
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_FRONTEND,
+          value_delimiter = ',', required = false)]
+    pub broker: Vec<String>,
 
     /// The service to ask.
     #[arg(long)]
@@ -94,8 +97,7 @@ impl RequestArgs {
 pub fn run(args: &RequestArgs) -> Result<(), CliError> {
     let payload = args.payload(std::io::stdin().lock())?;
     let options = args.curve.apply(args.options(), ClientOptions::curve)?;
-    let mut client = Client::connect(&args.broker, &args.service, options)?;
-    let reply = client.request(&payload)?;
+    let reply = send(&args.broker, &args.service, options, payload)?;
     debug!(
         correlation_id = %reply.id,
         attempts = reply.attempts,
@@ -119,6 +121,27 @@ pub fn run(args: &RequestArgs) -> Result<(), CliError> {
     stdout.flush().map_err(|e| CliError::io("write stdout", e))
 }
 
+/// One request through `brokers`: the blocking client for one broker, the
+/// async client (on a runtime of its own) for several.
+fn send(
+    brokers: &[String],
+    service: &str,
+    options: ClientOptions,
+    payload: Vec<u8>,
+) -> Result<Response, CliError> {
+    if let [one] = brokers {
+        return Ok(Client::connect(one, service, options)?.request(&payload)?);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("start the client runtime", e))?;
+    runtime.block_on(async {
+        let client = AsyncClient::connect_all(brokers, service, options)?;
+        Ok(client.request(payload).await?)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -139,7 +162,7 @@ mod tests {
     #[test]
     fn defaults_match_the_client_library() {
         let args = parse(&["--service", "echo"]);
-        assert_eq!(args.broker, DEFAULT_FRONTEND);
+        assert_eq!(args.broker, [DEFAULT_FRONTEND]);
         assert_eq!(args.timeout_ms, 2500);
         assert_eq!(args.retries, 3);
         assert!(!args.idempotent && !args.fail_fast);
@@ -163,11 +186,25 @@ mod tests {
             "--fail-fast",
             "hello",
         ]);
-        assert_eq!(args.broker, "tcp://10.0.0.5:7000");
+        assert_eq!(args.broker, ["tcp://10.0.0.5:7000"]);
         assert_eq!(args.service, "billing");
         assert_eq!((args.timeout_ms, args.retries), (300, 1));
         assert!(args.idempotent && args.fail_fast);
         assert_eq!(args.payload(std::io::empty()).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn brokers_repeat_or_come_as_a_comma_list() {
+        let want = ["tcp://a:1", "tcp://b:2", "tcp://c:3"];
+        let args = parse(&[
+            "--service",
+            "echo",
+            "--broker",
+            "tcp://a:1,tcp://b:2",
+            "--broker",
+            "tcp://c:3",
+        ]);
+        assert_eq!(args.broker, want);
     }
 
     #[test]
