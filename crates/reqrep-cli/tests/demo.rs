@@ -89,3 +89,41 @@ fn the_demo_honours_its_load_settings() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_demo_spreads_its_load_over_several_brokers() {
+    let out = run(
+        reqrep(&[
+            "demo",
+            "--requests",
+            "300",
+            "--brokers",
+            "3",
+            "--workers",
+            "4",
+        ]),
+        b"",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let stdout = out.stdout_text();
+    assert!(
+        stdout.starts_with(
+            "reqrep demo: 300 requests of 64 B, 128 in flight, 4 echo workers x 16 credits, 3 brokers"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        summary_value(&stdout, "replies OK").as_deref(),
+        Some("300"),
+        "{stdout}"
+    );
+    assert_eq!(
+        out.stderr.matches("broker stopped").count(),
+        3,
+        "every broker ran and stopped: {}",
+        out.describe()
+    );
+
+    let out = run(reqrep(&["demo", "--brokers", "3", "--workers", "2"]), b"");
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+}

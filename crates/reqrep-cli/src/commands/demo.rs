@@ -53,6 +53,14 @@ pub struct DemoArgs {
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub workers: u32,
 
+    /// Brokers to start. With more than one, the workers are shared out
+    /// among them (worker i on broker i mod N) and the client spreads its
+    /// load over all of them (docs/PROTOCOL.md, section 12). At most
+    /// --workers, so that every broker has one.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub brokers: u32,
+
     /// Credits (concurrent requests) per worker.
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -187,8 +195,9 @@ struct EchoWorkers {
 }
 
 impl EchoWorkers {
+    /// `count` workers, worker `i` on `backends[i % backends.len()]`.
     fn start(
-        backend: &str,
+        backends: &[String],
         count: u32,
         credits: u32,
         curve: Option<&Curve>,
@@ -202,6 +211,7 @@ impl EchoWorkers {
             if let Some(curve) = curve {
                 options = options.curve(curve.clone());
             }
+            let backend = &backends[i as usize % backends.len()];
             let worker = Worker::new(backend, SERVICE, options)?;
             let stop = workers.stop.clone();
             let thread = std::thread::Builder::new()
@@ -299,10 +309,10 @@ fn start_broker(key_file: Option<&Path>) -> Result<BrokerThread, CliError> {
         .map_err(|e| CliError::io("start the broker thread", e))
 }
 
-/// Sends `args.requests` requests through `frontend` with `args.in_flight`
-/// outstanding, counting on `bar`.
+/// Sends `args.requests` requests through `frontends` with
+/// `args.in_flight` outstanding, counting on `bar`.
 fn load(
-    frontend: &str,
+    frontends: &[String],
     args: &DemoArgs,
     curve: Option<&Curve>,
     bar: &ProgressBar,
@@ -319,7 +329,7 @@ fn load(
             .idempotent(true),
         curve,
     );
-    let client = AsyncClient::connect(frontend, SERVICE, options)?;
+    let client = AsyncClient::connect_all(frontends, SERVICE, options)?;
     let payload: Arc<[u8]> = (0..args.payload_bytes)
         .map(|i| b'a' + (i % 26) as u8)
         .collect::<Vec<u8>>()
@@ -396,32 +406,52 @@ fn echoes(frames: &[reqrep_core::Frame], payload: &[u8]) -> bool {
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     // A bad key file is a usage error before anything starts.
     let curve = args.curve()?;
-    let broker = start_broker(args.key_file.as_deref())?;
-    let frontend = broker.frontend().to_owned();
-    let workers = EchoWorkers::start(broker.backend(), args.workers, args.credits, curve.as_ref())?;
-    wait_for_workers(&frontend, args.workers, curve.as_ref())?;
+    if args.brokers > args.workers {
+        return Err(CliError::Usage(format!(
+            "--brokers {} needs at least as many --workers (got {})",
+            args.brokers, args.workers
+        )));
+    }
+    let brokers = (0..args.brokers)
+        .map(|_| start_broker(args.key_file.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let frontends: Vec<String> = brokers.iter().map(|b| b.frontend().to_owned()).collect();
+    let backends: Vec<String> = brokers.iter().map(|b| b.backend().to_owned()).collect();
+    let workers = EchoWorkers::start(&backends, args.workers, args.credits, curve.as_ref())?;
+    for (i, frontend) in frontends.iter().enumerate() {
+        // Worker j is on broker j mod N.
+        let on_this = (args.workers - 1 - i as u32) / args.brokers + 1;
+        wait_for_workers(frontend, on_this, curve.as_ref())?;
+    }
 
     let bar = requests_bar(args.requests);
-    let outcome = load(&frontend, args, curve.as_ref(), &bar);
+    let outcome = load(&frontends, args, curve.as_ref(), &bar);
     bar.finish_and_clear();
 
-    // Workers leave first (DISCONNECT), then the broker drains an empty
-    // house and stops; the report comes last, after their log lines.
+    // Workers leave first (DISCONNECT), then the brokers drain an empty
+    // house and stop; the report comes last, after their log lines.
     let stopped_workers = workers.stop();
-    let stopped_broker = broker.stop();
+    let stopped_brokers: Vec<_> = brokers.into_iter().map(BrokerThread::stop).collect();
     let outcome = outcome?;
     stopped_workers?;
-    stopped_broker?;
+    for stopped in stopped_brokers {
+        stopped?;
+    }
 
     let mut stdout = std::io::stdout().lock();
     write!(
         stdout,
-        "reqrep demo: {} of {} B, {} in flight, {} x {}{}\n{}",
+        "reqrep demo: {} of {} B, {} in flight, {} x {}{}{}\n{}",
         plural(args.requests, "request"),
         args.payload_bytes,
         thousands(args.in_flight.into()),
         plural(args.workers.into(), "echo worker"),
         plural(args.credits.into(), "credit"),
+        if args.brokers > 1 {
+            format!(", {}", plural(args.brokers.into(), "broker"))
+        } else {
+            String::new()
+        },
         if curve.is_some() { ", CURVE" } else { "" },
         outcome.summary()
     )
