@@ -239,3 +239,50 @@ fn other_requests_on_a_dead_broker_end_unavailable_before_their_deadline() {
     );
     assert_no_retry_reached(&heard);
 }
+
+#[test]
+fn the_blocking_client_over_several_brokers_behaves_the_same() {
+    let ctx = zmq::Context::new();
+    let (live, _worker) = broker_with_worker(&ctx, "live");
+    let silent = Silent::start(&ctx);
+    let frontends = [live.frontend().to_owned(), silent.endpoint.clone()];
+    for idempotent in [true, false] {
+        let options = options().idempotent(idempotent);
+        let endpoints = frontends.clone();
+        let outcomes = reqrep_tests::wait::within(WAIT * 2, move || {
+            let mut client =
+                reqrep_agents::Client::connect_all(&endpoints, "echo", options).expect("client");
+            // In turn: the first to the live broker, the second to the
+            // silent one, the rest (once it is judged dead) to the live one.
+            (0..4)
+                .map(|i| {
+                    let started = Instant::now();
+                    let outcome = client.request(format!("r{i}").as_bytes());
+                    (
+                        outcome.map(|r| (r.body().to_vec(), r.attempts)),
+                        started.elapsed(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .expect("every request ends");
+        for (i, (outcome, elapsed)) in outcomes.into_iter().enumerate() {
+            assert!(elapsed < ATTEMPT_TIMEOUT, "request {i} took {elapsed:?}");
+            match (i, idempotent, outcome) {
+                (1, true, Ok((body, attempts))) => {
+                    assert_eq!((&body[..], attempts), (&b"live"[..], 2))
+                }
+                (1, false, Err(RequestError::Status(status))) => {
+                    assert_eq!(status.code, Code::Unavailable, "{status:?}");
+                }
+                (_, _, Ok((body, attempts))) if i != 1 => {
+                    assert_eq!((&body[..], attempts), (&b"live"[..], 1));
+                }
+                (i, idempotent, other) => {
+                    panic!("request {i} (idempotent: {idempotent}): {other:?}")
+                }
+            }
+        }
+    }
+    assert_no_retry_reached(&silent.heard.lock().expect("lock"));
+}

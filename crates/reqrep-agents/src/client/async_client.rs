@@ -281,6 +281,16 @@ impl AsyncClient {
     /// As the blocking client: timeout, exhausted budget, error status,
     /// [`RequestError::PermissionDenied`]; [`RequestError::Closed`] once the I/O task is gone.
     pub async fn request(&self, payload: Vec<u8>) -> Result<Response, RequestError> {
+        self.request_queued(vec![payload], Queueing::Wait).await
+    }
+
+    /// [`AsyncClient::request`] with several payload frames (for the
+    /// blocking [`Client`](super::Client) over several brokers).
+    pub(crate) async fn request_frames(
+        &self,
+        payload: Vec<Frame>,
+    ) -> Result<Response, RequestError> {
+        let payload = payload.iter().map(|f| f.to_vec()).collect();
         self.request_queued(payload, Queueing::Wait).await
     }
 
@@ -291,16 +301,16 @@ impl AsyncClient {
     /// # Errors
     /// [`RequestError::Full`], and those of [`AsyncClient::request`].
     pub async fn try_request(&self, payload: Vec<u8>) -> Result<Response, RequestError> {
-        self.request_queued(payload, Queueing::Try).await
+        self.request_queued(vec![payload], Queueing::Try).await
     }
 
     async fn request_queued(
         &self,
-        payload: Vec<u8>,
+        payload: Vec<Vec<u8>>,
         queueing: Queueing,
     ) -> Result<Response, RequestError> {
         let options = &self.shared.options;
-        let size = payload.len();
+        let size: usize = payload.iter().map(Vec::len).sum();
         if size > options.limits.max_payload_bytes {
             return Err(RequestError::TooLarge {
                 size,
@@ -374,7 +384,7 @@ impl AsyncClient {
         id: CorrelationId,
         attempt: u32,
         timeout: Duration,
-        payload: &[u8],
+        payload: &[Vec<u8>],
         queueing: Queueing,
     ) -> Attempted {
         let options = &self.shared.options;
@@ -389,7 +399,8 @@ impl AsyncClient {
             .attempt(attempt)
             .idempotent(options.idempotent)
             .fail_fast(options.fail_fast);
-        let frames = Message::request(request, vec![Frame::from(payload)]).encode();
+        let payload = payload.iter().map(|p| Frame::from(&p[..])).collect();
+        let frames = Message::request(request, payload).encode();
         let (reply, rx) = oneshot::channel();
         let out = Outgoing {
             id,

@@ -29,10 +29,26 @@ use crate::{RequestError, StopToken};
 /// broker's frontend. Requests time out, are retried with jittered backoff
 /// (reusing their correlation id) within their total budget, and replies are
 /// matched by correlation id.
+///
+/// [`Client::connect_all`] connects to several brokers instead.
 pub struct Client {
-    requester: Requester,
+    engine: Engine,
     stop: StopToken,
-    _ctx: zmq::Context,
+}
+
+/// What sends a [`Client`]'s requests.
+enum Engine {
+    /// One broker: the blocking requester on one DEALER.
+    One {
+        requester: Requester,
+        _ctx: zmq::Context,
+    },
+    /// Several brokers: an [`AsyncClient`] (whose I/O runs on a thread of
+    /// its own), waited on in a runtime of the client's own.
+    Several {
+        client: AsyncClient,
+        runtime: tokio::runtime::Runtime,
+    },
 }
 
 impl Client {
@@ -62,9 +78,40 @@ impl Client {
         let mut requester = Requester::new(ctx, endpoint, zmq::DEALER, false, service, options);
         requester.open()?;
         Ok(Self {
-            requester,
+            engine: Engine::One {
+                requester,
+                _ctx: ctx.clone(),
+            },
             stop: StopToken::new(),
-            _ctx: ctx.clone(),
+        })
+    }
+
+    /// Connects to the frontends of several brokers for `service`, with the
+    /// behaviour of [`AsyncClient::connect_all`]: the liveness check,
+    /// requests spread over the live brokers, idempotent retries on another
+    /// broker, and `UNAVAILABLE` at once for other requests whose broker is
+    /// judged dead. With a single endpoint it is [`Client::connect`].
+    ///
+    /// # Errors
+    /// No endpoint ([`RequestError::Usage`]), an invalid endpoint, a socket
+    /// failure, or failing to start the client's runtime or I/O thread.
+    pub fn connect_all<S: AsRef<str>>(
+        endpoints: &[S],
+        service: &str,
+        options: ClientOptions,
+    ) -> Result<Self, RequestError> {
+        if let [one] = endpoints {
+            return Self::connect(one.as_ref(), service, options);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(async_io::io_error)?;
+        // Outside the runtime: the I/O tasks get a thread of their own.
+        let client = AsyncClient::connect_all(endpoints, service, options)?;
+        Ok(Self {
+            engine: Engine::Several { client, runtime },
+            stop: StopToken::new(),
         })
     }
 
@@ -93,12 +140,24 @@ impl Client {
     /// As [`Client::request`].
     pub fn request_frames(&mut self, payload: Vec<Frame>) -> Result<Response, RequestError> {
         let stop = self.stop.clone();
-        self.requester.request(payload, &stop)
+        match &mut self.engine {
+            Engine::One { requester, .. } => requester.request(payload, &stop),
+            Engine::Several { client, runtime } => runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    () = stop.stopped() => Err(RequestError::Stopped),
+                    outcome = client.request_frames(payload) => outcome,
+                }
+            }),
+        }
     }
 
     /// Replies dropped because their correlation id matched nothing.
     pub fn stale_replies(&self) -> u64 {
-        self.requester.stale_replies
+        match &self.engine {
+            Engine::One { requester, .. } => requester.stale_replies,
+            Engine::Several { client, .. } => client.stale_replies(),
+        }
     }
 }
 
