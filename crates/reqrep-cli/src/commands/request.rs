@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Read, Write};
 
 use clap::Args;
-use reqrep_agents::{AsyncClient, Client, ClientOptions, Response};
+use reqrep_agents::{Client, ClientOptions, Response};
 use reqrep_core::RetryPolicy;
 use tracing::debug;
 
@@ -97,7 +97,7 @@ impl RequestArgs {
 pub fn run(args: &RequestArgs) -> Result<(), CliError> {
     let payload = args.payload(std::io::stdin().lock())?;
     let options = args.curve.apply(args.options(), ClientOptions::curve)?;
-    let reply = send(&args.broker, &args.service, options, payload)?;
+    let reply = send(&args.broker, &args.service, options, &payload)?;
     debug!(
         correlation_id = %reply.id,
         attempts = reply.attempts,
@@ -121,25 +121,14 @@ pub fn run(args: &RequestArgs) -> Result<(), CliError> {
     stdout.flush().map_err(|e| CliError::io("write stdout", e))
 }
 
-/// One request through `brokers`: the blocking client for one broker, the
-/// async client (on a runtime of its own) for several.
+/// One request through `brokers` (see [`Client::connect_all`]).
 fn send(
     brokers: &[String],
     service: &str,
     options: ClientOptions,
-    payload: Vec<u8>,
+    payload: &[u8],
 ) -> Result<Response, CliError> {
-    if let [one] = brokers {
-        return Ok(Client::connect(one, service, options)?.request(&payload)?);
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::io("start the client runtime", e))?;
-    runtime.block_on(async {
-        let client = AsyncClient::connect_all(brokers, service, options)?;
-        Ok(client.request(payload).await?)
-    })
+    Ok(Client::connect_all(brokers, service, options)?.request(payload)?)
 }
 
 #[cfg(test)]
