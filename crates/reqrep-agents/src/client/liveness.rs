@@ -7,12 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use metrics::counter;
 use reqrep_core::{CorrelationId, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, warn};
 
 use super::async_io::Outgoing;
 use super::brokers::{BrokerSet, Change};
+
+/// Brokers a client with several judged dead by its liveness check.
+pub(crate) const BROKERS_DEAD_TOTAL: &str = "reqrep_agents_brokers_dead_total";
 
 /// The set, shared by the driver and the attempts that pick brokers.
 pub(super) type SharedSet = Arc<Mutex<BrokerSet>>;
@@ -107,6 +111,7 @@ impl Watchdog {
                     let broker = &self.brokers[i];
                     warn!(broker = %broker.endpoint, "broker silent for the liveness interval: judged dead");
                     broker.deaths.send_modify(|deaths| *deaths += 1);
+                    counter!(BROKERS_DEAD_TOTAL).increment(1);
                 }
             }
         }
