@@ -40,6 +40,11 @@ pub(crate) struct MultiCore<'a> {
 struct Link {
     session: WorkerSession,
     dealer: Option<zmq::Socket>,
+    /// While the session is due to reconnect: a DEALER with
+    /// `ZMQ_IMMEDIATE` that sends nothing and becomes writable once a
+    /// connection to the broker is up. Only then does the session connect
+    /// and take a credit for its READY, so a broker that is down takes none.
+    probe: Option<zmq::Socket>,
     closed: bool,
 }
 
@@ -68,6 +73,7 @@ impl MultiCore<'_> {
                 session: WorkerSession::new(self.service, &probe, fastrand::u64(..), start)
                     .expect_credit_echoes(),
                 dealer: None,
+                probe: None,
                 closed: false,
             })
             .collect();
@@ -96,11 +102,20 @@ impl MultiCore<'_> {
                     continue;
                 }
                 if link.session.is_backing_off() {
-                    // Reconnect only with a credit for READY; otherwise
-                    // the budget makes room and the next pass tries again.
-                    if stopping || !budget.may_connect(i) {
+                    if stopping {
                         continue;
                     }
+                    // Reconnect once the broker accepts connections, and
+                    // with a credit for READY; otherwise the budget makes
+                    // room and a later pass tries again.
+                    let Some(probe) = &link.probe else {
+                        link.probe = Some(self.probe(i)?);
+                        continue;
+                    };
+                    if !probe.get_events()?.contains(zmq::POLLOUT) || !budget.may_connect(i) {
+                        continue;
+                    }
+                    link.probe = None;
                     link.session.set_credits(1);
                 }
                 link.session.on_tick(now);
@@ -120,6 +135,13 @@ impl MultiCore<'_> {
             if !self.inline {
                 items.push(self.results.as_poll_item(zmq::POLLIN));
             }
+            // A probe's connection coming up ends the wait.
+            items.extend(
+                links
+                    .iter()
+                    .filter_map(|l| l.probe.as_ref())
+                    .map(|p| p.as_poll_item(zmq::POLLOUT)),
+            );
             if items.is_empty() {
                 stop.wait_timeout(wake.saturating_duration_since(now));
                 continue;
@@ -155,6 +177,17 @@ impl MultiCore<'_> {
                 self.receive(i, &mut links, &mut budget, executor)?;
             }
         }
+    }
+
+    /// A socket that tells when broker `i` accepts connections (see
+    /// [`Link::probe`]).
+    fn probe(&self, i: usize) -> Result<zmq::Socket, WorkerError> {
+        let socket = self.ctx.socket(zmq::DEALER)?;
+        self.options.socket.apply(&socket)?;
+        socket.set_immediate(true)?;
+        socket.set_linger(0)?;
+        socket::connect(&socket, &self.endpoints[i])?;
+        Ok(socket)
     }
 
     /// Carries out every session's actions and the budget's READY updates
