@@ -9,8 +9,9 @@
 //!   requests it delivered that still run become **orphans**, which claim
 //!   one credit each until they finish;
 //! - a session that connected and sent READY but has not heard from its
-//!   broker yet (**probing**) claims the 1 credit its READY announced, so a
-//!   broker that is down costs at most 1 credit while the worker tries it;
+//!   broker yet (**probing**) claims the 1 credit its READY announced (the
+//!   driver reconnects only once a connection to the broker is up, so a
+//!   broker that is down costs nothing while the worker waits for it);
 //! - a live session (it has heard from its broker since READY) claims what
 //!   it announced, or what it holds when more; while a lower count it sent
 //!   is not confirmed by the broker's READY echo (PROTOCOL.md section 6.2

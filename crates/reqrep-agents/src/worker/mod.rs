@@ -6,7 +6,9 @@
 //! Layout: `options` ([`WorkerOptions`]), `stats` ([`WorkerStats`]),
 //! `session` ([`WorkerSession`] and its actions), `malformed`
 //! ([`BrokerMessageError`], answering undecodable requests), `core` (the
-//! socket driver and the executors' plumbing).
+//! socket driver and the executors' plumbing), and for a worker serving
+//! several brokers ([`Worker::connect_all`]) `budget` (the credits shared
+//! among them, socket-free) and `multi` (its socket driver).
 
 mod budget;
 mod core;
