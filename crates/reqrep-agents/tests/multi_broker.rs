@@ -282,3 +282,60 @@ fn the_credits_bound_all_brokers_and_move_when_one_goes_and_comes_back() {
     worker.join().expect("worker thread");
     drop(again);
 }
+
+/// 20 echoes through each broker in `brokers`, once a worker is
+/// registered with each.
+fn echoes_through_each(brokers: &[BrokerThread]) {
+    for b in brokers {
+        wait_for_workers(b.frontend(), "echo", 1);
+        let mut client =
+            Client::connect(b.frontend(), "echo", ClientOptions::default()).expect("client");
+        for i in 0..20 {
+            let body = format!("{} {i}", b.frontend());
+            let reply = client.request(body.as_bytes()).expect("reply");
+            assert_eq!(reply.body(), body.as_bytes());
+        }
+    }
+}
+
+#[test]
+fn an_async_worker_serves_every_broker() {
+    let brokers: Vec<BrokerThread> = (0..2).map(|_| broker(|_| {})).collect();
+    let backends: Vec<&str> = brokers.iter().map(BrokerThread::backend).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stop = StopToken::new();
+    let worker = reqrep_agents::AsyncWorker::connect_all(
+        &backends,
+        "echo",
+        WorkerOptions::default().credits(4),
+    )
+    .expect("worker");
+    let run = runtime.spawn(worker.run(|_, payload| async move { Ok(payload) }, stop.clone()));
+    echoes_through_each(&brokers);
+    stop.stop();
+    let stats = runtime.block_on(run).expect("worker task").expect("worker");
+    assert_eq!(stats.replies, 40);
+}
+
+#[test]
+fn an_inline_worker_serves_every_broker() {
+    let brokers: Vec<BrokerThread> = (0..2).map(|_| broker(|_| {})).collect();
+    let backends: Vec<&str> = brokers.iter().map(BrokerThread::backend).collect();
+    let stop = StopToken::new();
+    let worker = Worker::connect_all(
+        &backends,
+        "echo",
+        WorkerOptions::default().credits(2).inline(true),
+    )
+    .expect("worker");
+    let s = stop.clone();
+    let join = thread::spawn(move || worker.run(|_, payload| Ok(payload), &s));
+    echoes_through_each(&brokers);
+    stop.stop();
+    let stats = join.join().expect("worker thread").expect("worker");
+    assert_eq!(stats.replies, 40);
+}

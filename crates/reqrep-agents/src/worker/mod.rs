@@ -103,8 +103,13 @@ impl Worker {
     /// broker judged dead (liveness) takes none of them with it (those its
     /// requests still running hold come back as they finish), and one that
     /// returns probes with 1 credit, then gets its share back as the others
-    /// are lowered (READY updates, PROTOCOL.md section 6.2 rule 6). A
-    /// single endpoint behaves exactly as [`Worker::new`].
+    /// are lowered (READY updates, PROTOCOL.md section 6.2 rule 6), so no
+    /// request ever waits inside the worker. A broker down at the start
+    /// holds its 1 credit until it is judged dead (heartbeat × liveness);
+    /// after that the worker reconnects only once a connection to it is up.
+    /// A refusal by any broker ([`WorkerError::Refused`]) ends the whole
+    /// worker, as with one broker. A single endpoint behaves exactly as
+    /// [`Worker::new`].
     ///
     /// # Errors
     /// An invalid endpoint; [`WorkerError::NoBroker`] for an empty list;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use reqrep_agents::{StopToken, Worker, WorkerOptions};
+use reqrep_agents::{StopToken, Worker, WorkerError, WorkerOptions};
 use reqrep_broker::signal::SignalStop;
 use reqrep_core::{Frame, Request, Status};
 use tracing::info;
@@ -73,6 +73,7 @@ pub fn echo(
 /// # Errors
 /// An invalid endpoint, signal handlers or sockets that cannot be set up;
 /// [`CliError::KeyFile`] for a missing or malformed `--key-file`;
+/// [`CliError::Usage`] for fewer `--credits` than brokers;
 /// [`WorkerError::Refused`](reqrep_agents::WorkerError::Refused) (exit
 /// code 1), at once and without reconnecting, when the broker refuses this
 /// worker's identity.
@@ -84,7 +85,11 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
     let brokers: Vec<&str> = args.broker.iter().map(String::as_str).collect();
     let worker = match brokers.as_slice() {
         [one] => Worker::new(one, &args.service, options)?,
-        many => Worker::connect_all(many, &args.service, options)?,
+        many => Worker::connect_all(many, &args.service, options).map_err(|e| match e {
+            // A flag mismatch: a usage error (exit 2), not a failure.
+            e @ WorkerError::TooFewCredits { .. } => CliError::Usage(e.to_string()),
+            e => e.into(),
+        })?,
     };
     info!(
         broker = %args.broker.join(","),
