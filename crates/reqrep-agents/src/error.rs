@@ -177,6 +177,20 @@ pub enum WorkerError {
     /// registering again would get the same answer; the status says why.
     #[error("the broker refused this worker: {0}; check the broker's access policy")]
     Refused(Status),
+    /// A worker for several brokers was given fewer credits than brokers:
+    /// each broker's session announces at least one.
+    #[error(
+        "{credits} credits for {brokers} brokers: a worker needs at least one credit per broker"
+    )]
+    TooFewCredits {
+        /// The credits asked for.
+        credits: u32,
+        /// The brokers given.
+        brokers: usize,
+    },
+    /// A worker was given no broker endpoint.
+    #[error("no broker endpoint given")]
+    NoBroker,
 }
 
 impl From<zmq::Error> for WorkerError {

@@ -17,12 +17,16 @@ use crate::client::requester::{poll_items, poll_ms};
 use crate::{STOP_POLL_SLICE, StopToken, WorkerError};
 
 /// Where the core sends requests: the executor runs them and pushes encoded
-/// replies to the core's inproc results socket.
+/// replies to the core's inproc results socket, each after a frame with the
+/// request's tag ([`tag_frame`]), which says which broker session it came
+/// from.
 pub(crate) trait Executor {
     /// Runs `request`: either at once, returning the encoded reply for the
-    /// core to send, or later, pushing the reply to the results socket.
+    /// core to send, or later, pushing `[tag, reply...]` to the results
+    /// socket.
     fn execute(
         &mut self,
+        tag: u64,
         request: Request,
         payload: Vec<Frame>,
         deadline: Instant,
@@ -51,6 +55,22 @@ pub(crate) fn results_sender(
     push.set_linger(1000)?;
     push.connect(endpoint)?;
     Ok(push)
+}
+
+/// The frame before a deferred reply on the results socket: its tag.
+pub(crate) fn tag_frame(tag: u64) -> Frame {
+    Frame::from(&tag.to_le_bytes()[..])
+}
+
+/// Splits a message from the results socket into its tag and the reply;
+/// `None` for a message without one (never sent by the executors).
+pub(crate) fn untag(mut frames: Vec<Frame>) -> Option<(u64, Vec<Frame>)> {
+    if frames.is_empty() {
+        return None;
+    }
+    let tag = u64::from_le_bytes(<[u8; 8]>::try_from(&frames[0][..]).ok()?);
+    frames.remove(0);
+    Some((tag, frames))
 }
 
 /// Encodes the reply to `request`: the handler's result, or a status.
@@ -125,7 +145,11 @@ impl Core<'_> {
             if done {
                 loop {
                     match recv_frames(self.results, zmq::DONTWAIT) {
-                        Ok(frames) => session.on_reply(Instant::now(), frames),
+                        Ok(frames) => {
+                            if let Some((_, reply)) = untag(frames) {
+                                session.on_reply(Instant::now(), reply);
+                            }
+                        }
                         Err(zmq::Error::EAGAIN) => break,
                         Err(e) => return Err(e.into()),
                     }
@@ -181,11 +205,13 @@ impl Core<'_> {
                     }
                 }
                 WorkerAction::Deliver(d) => {
-                    if let Some(reply) = executor.execute(d.request, d.payload, d.deadline) {
+                    if let Some(reply) = executor.execute(0, d.request, d.payload, d.deadline) {
                         session.on_reply(Instant::now(), reply);
                     }
                 }
                 WorkerAction::Reconnect { .. } => *dealer = None,
+                // Never reported: the single session expects no echoes.
+                WorkerAction::CreditsConfirmed { .. } => {}
                 WorkerAction::Refused(status) => {
                     if let Some(socket) = dealer.take() {
                         socket.set_linger(0)?;
@@ -205,7 +231,7 @@ impl Core<'_> {
 }
 
 /// Sends `out`, waiting for room only when the session says it may.
-fn send(socket: &zmq::Socket, out: Outgoing) -> Result<(), WorkerError> {
+pub(crate) fn send(socket: &zmq::Socket, out: Outgoing) -> Result<(), WorkerError> {
     let kind = out.kind;
     let flags = if out.may_block() { 0 } else { zmq::DONTWAIT };
     match send_frames(socket, out.frames, flags) {

@@ -6,10 +6,14 @@
 //! Layout: `options` ([`WorkerOptions`]), `stats` ([`WorkerStats`]),
 //! `session` ([`WorkerSession`] and its actions), `malformed`
 //! ([`BrokerMessageError`], answering undecodable requests), `core` (the
-//! socket driver and the executors' plumbing).
+//! socket driver and the executors' plumbing), and for a worker serving
+//! several brokers ([`Worker::connect_all`]) `budget` (the credits shared
+//! among them, socket-free) and `multi` (its socket driver).
 
+mod budget;
 mod core;
 mod malformed;
+mod multi;
 mod options;
 mod session;
 mod stats;
@@ -23,7 +27,8 @@ use reqrep_core::socket::{Endpoint, SocketError};
 use reqrep_core::{Frame, Request, Status};
 use tracing::debug;
 
-use self::core::{Core, Executor, reply_frames, results_sender, results_socket};
+use self::core::{Core, Executor, reply_frames, results_sender, results_socket, tag_frame};
+use self::multi::MultiCore;
 pub use malformed::BrokerMessageError;
 pub use options::WorkerOptions;
 pub use session::{BrokerLoss, Delivery, MAX_STOP_LINGER, Outgoing, WorkerAction, WorkerSession};
@@ -31,12 +36,49 @@ pub use stats::WorkerStats;
 
 use crate::{StopToken, WorkerError};
 
-/// A blocking worker of one named service on a broker backend.
+/// A blocking worker of one named service on one broker backend, or on
+/// several ([`Worker::connect_all`]).
 pub struct Worker {
     ctx: zmq::Context,
-    endpoint: Endpoint,
+    /// The broker backends: one, or several sharing the credits.
+    endpoints: Vec<Endpoint>,
     service: String,
     options: WorkerOptions,
+}
+
+/// Runs the socket driver for `endpoints`: the single-broker core for one,
+/// the multi-broker one (one session each, one credit budget) for more.
+#[allow(clippy::too_many_arguments)] // the two cores' fields, passed through
+fn drive(
+    ctx: &zmq::Context,
+    endpoints: &[Endpoint],
+    service: &str,
+    options: &WorkerOptions,
+    results: &zmq::Socket,
+    inline: bool,
+    executor: &mut dyn Executor,
+    stop: &StopToken,
+) -> Result<WorkerStats, WorkerError> {
+    match endpoints {
+        [endpoint] => Core {
+            ctx,
+            endpoint,
+            service,
+            options,
+            results,
+            inline,
+        }
+        .run(executor, stop),
+        _ => MultiCore {
+            ctx,
+            endpoints,
+            service,
+            options,
+            results,
+            inline,
+        }
+        .run(executor, stop),
+    }
 }
 
 impl Worker {
@@ -47,7 +89,53 @@ impl Worker {
     pub fn new(endpoint: &str, service: &str, options: WorkerOptions) -> Result<Self, WorkerError> {
         Ok(Self {
             ctx: zmq::Context::new(),
-            endpoint: Endpoint::parse(endpoint).map_err(SocketError::from)?,
+            endpoints: vec![Endpoint::parse(endpoint).map_err(SocketError::from)?],
+            service: service.to_owned(),
+            options,
+        })
+    }
+
+    /// A worker for `service` serving every broker backend in `endpoints`
+    /// at once, with one session each (READY, heartbeats, reconnects) and
+    /// its [`WorkerOptions::credits`] shared among them: the brokers
+    /// together never have more requests at the worker than its credits.
+    /// The credits are split among the live brokers (16 over 3: 6/5/5); a
+    /// broker judged dead (liveness) takes none of them with it (those its
+    /// requests still running hold come back as they finish), and one that
+    /// returns probes with 1 credit, then gets its share back as the others
+    /// are lowered (READY updates, PROTOCOL.md section 6.2 rule 6), so no
+    /// request ever waits inside the worker. A broker down at the start
+    /// holds its 1 credit until it is judged dead (heartbeat × liveness);
+    /// after that the worker reconnects only once a connection to it is up.
+    /// A refusal by any broker ([`WorkerError::Refused`]) ends the whole
+    /// worker, as with one broker. A single endpoint behaves exactly as
+    /// [`Worker::new`].
+    ///
+    /// # Errors
+    /// An invalid endpoint; [`WorkerError::NoBroker`] for an empty list;
+    /// [`WorkerError::TooFewCredits`] when the credits are fewer than the
+    /// endpoints (each broker's session announces at least 1).
+    pub fn connect_all(
+        endpoints: &[&str],
+        service: &str,
+        options: WorkerOptions,
+    ) -> Result<Self, WorkerError> {
+        if endpoints.is_empty() {
+            return Err(WorkerError::NoBroker);
+        }
+        if (options.credits as usize) < endpoints.len() {
+            return Err(WorkerError::TooFewCredits {
+                credits: options.credits,
+                brokers: endpoints.len(),
+            });
+        }
+        let endpoints = endpoints
+            .iter()
+            .map(|e| Endpoint::parse(e).map_err(SocketError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            ctx: zmq::Context::new(),
+            endpoints,
             service: service.to_owned(),
             options,
         })
@@ -69,13 +157,17 @@ impl Worker {
         H: Fn(&Request, Vec<Frame>) -> Result<Vec<Frame>, Status> + Send + Sync + 'static,
     {
         let (results, results_endpoint) = results_socket(&self.ctx)?;
-        let core = Core {
-            ctx: &self.ctx,
-            endpoint: &self.endpoint,
-            service: &self.service,
-            options: &self.options,
-            results: &results,
-            inline: self.options.inline,
+        let run = |executor: &mut dyn Executor| {
+            drive(
+                &self.ctx,
+                &self.endpoints,
+                &self.service,
+                &self.options,
+                &results,
+                self.options.inline,
+                executor,
+                stop,
+            )
         };
         if self.options.inline {
             struct Inline<H>(H);
@@ -85,6 +177,7 @@ impl Worker {
             {
                 fn execute(
                     &mut self,
+                    _tag: u64,
                     request: Request,
                     payload: Vec<Frame>,
                     deadline: Instant,
@@ -99,10 +192,10 @@ impl Worker {
                     Some(reply_frames(&request, result))
                 }
             }
-            return core.run(&mut Inline(handler), stop);
+            return run(&mut Inline(handler));
         }
         let handler = Arc::new(handler);
-        let (tx, rx) = mpsc::channel::<(Request, Vec<Frame>, Instant)>();
+        let (tx, rx) = mpsc::channel::<(u64, Request, Vec<Frame>, Instant)>();
         let rx = Arc::new(Mutex::new(rx));
         let mut threads = Vec::new();
         for i in 0..self.options.credits {
@@ -116,7 +209,7 @@ impl Worker {
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .recv();
-                        let Ok((request, payload, deadline)) = job else {
+                        let Ok((tag, request, payload, deadline)) = job else {
                             return;
                         };
                         let result = if Instant::now() >= deadline {
@@ -126,30 +219,29 @@ impl Worker {
                         } else {
                             handler(&request, payload)
                         };
-                        let _ = reqrep_core::socket::send_frames(
-                            &push,
-                            reply_frames(&request, result),
-                            0,
-                        );
+                        let mut frames = vec![tag_frame(tag)];
+                        frames.extend(reply_frames(&request, result));
+                        let _ = reqrep_core::socket::send_frames(&push, frames, 0);
                     }
                 })
                 .map_err(WorkerError::Thread)?;
             threads.push(thread);
         }
-        struct Pool(mpsc::Sender<(Request, Vec<Frame>, Instant)>);
+        struct Pool(mpsc::Sender<(u64, Request, Vec<Frame>, Instant)>);
         impl Executor for Pool {
             fn execute(
                 &mut self,
+                tag: u64,
                 request: Request,
                 payload: Vec<Frame>,
                 deadline: Instant,
             ) -> Option<Vec<Frame>> {
-                let _ = self.0.send((request, payload, deadline));
+                let _ = self.0.send((tag, request, payload, deadline));
                 None
             }
         }
         let mut pool = Pool(tx);
-        let stats = core.run(&mut pool, stop);
+        let stats = run(&mut pool);
         drop(pool);
         for thread in threads {
             let _ = thread.join();
@@ -175,6 +267,22 @@ impl AsyncWorker {
         })
     }
 
+    /// An async worker for `service` on every broker backend in
+    /// `endpoints`, sharing its credits among them as
+    /// [`Worker::connect_all`] does.
+    ///
+    /// # Errors
+    /// As [`Worker::connect_all`].
+    pub fn connect_all(
+        endpoints: &[&str],
+        service: &str,
+        options: WorkerOptions,
+    ) -> Result<Self, WorkerError> {
+        Ok(Self {
+            inner: Worker::connect_all(endpoints, service, options)?,
+        })
+    }
+
     /// Serves requests with the async `handler` until `stop`. Must be called
     /// within a tokio runtime; the socket loop runs on its own thread.
     ///
@@ -189,7 +297,7 @@ impl AsyncWorker {
     {
         let Worker {
             ctx,
-            endpoint,
+            endpoints,
             service,
             options,
         } = self.inner;
@@ -209,6 +317,7 @@ impl AsyncWorker {
         {
             fn execute(
                 &mut self,
+                tag: u64,
                 request: Request,
                 payload: Vec<Frame>,
                 deadline: Instant,
@@ -222,7 +331,8 @@ impl AsyncWorker {
                     } else {
                         handler(request.clone(), payload).await
                     };
-                    let frames = reply_frames(&request, result);
+                    let mut frames = vec![tag_frame(tag)];
+                    frames.extend(reply_frames(&request, result));
                     let push = push
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -232,20 +342,14 @@ impl AsyncWorker {
             }
         }
         let join = tokio::task::spawn_blocking(move || {
-            let core = Core {
-                ctx: &ctx,
-                endpoint: &endpoint,
-                service: &service,
-                options: &options,
-                results: &results,
-                inline: false,
-            };
             let mut tasks = Tasks {
                 runtime,
                 handler,
                 push,
             };
-            core.run(&mut tasks, &stop)
+            drive(
+                &ctx, &endpoints, &service, &options, &results, false, &mut tasks, &stop,
+            )
         });
         join.await
             .map_err(|e| WorkerError::Thread(std::io::Error::other(e.to_string())))?

@@ -37,7 +37,9 @@ impl Default for WorkerOptions {
 
 impl WorkerOptions {
     /// Requests handled at once (announced to the broker in READY; the
-    /// blocking worker runs this many handler threads). Default: 1.
+    /// blocking worker runs this many handler threads). A worker on several
+    /// brokers ([`Worker::connect_all`](super::Worker::connect_all)) shares
+    /// them among the brokers and needs at least one per broker. Default: 1.
     pub fn credits(mut self, credits: u32) -> Self {
         self.credits = credits.max(1);
         self

@@ -79,6 +79,15 @@ pub enum WorkerAction {
     /// again would get the same answer. The session is over; nothing
     /// follows.
     Refused(Status),
+    /// The broker echoed a READY update (PROTOCOL.md section 6.2 rule 6):
+    /// every request it dispatched under the previous credit count has
+    /// arrived. Only a session told to expect echoes
+    /// ([`WorkerSession::expect_credit_echoes`]) reports it; for others a
+    /// READY from the broker is an unexpected command.
+    CreditsConfirmed {
+        /// The credit count the broker now applies.
+        credits: u32,
+    },
     /// The session is over: close the socket, waiting up to `linger` for
     /// what it still holds (the DISCONNECT) to reach the broker. Nothing
     /// follows.
@@ -188,6 +197,10 @@ pub struct WorkerSession {
     last_header: Vec<u8>,
     /// Counters.
     stats: WorkerStats,
+    /// Part of a worker serving several brokers: credits change with
+    /// READY updates, the broker's echoes are reported, and requests are
+    /// delivered as they come (the worker's budget bounds them).
+    budgeted: bool,
 }
 
 impl WorkerSession {
@@ -214,6 +227,7 @@ impl WorkerSession {
             actions: VecDeque::new(),
             last_header: Vec::new(),
             stats: WorkerStats::default(),
+            budgeted: false,
         };
         session.connect(now);
         session
@@ -239,6 +253,48 @@ impl WorkerSession {
     /// Counters so far.
     pub fn stats(&self) -> WorkerStats {
         self.stats
+    }
+
+    /// Makes this session one of several a worker keeps with different
+    /// brokers under one credit budget: a READY from the broker (the echo
+    /// of a READY update) becomes [`WorkerAction::CreditsConfirmed`], and
+    /// every request the broker sends is delivered at once, never kept
+    /// waiting (the budget, not this session, bounds what runs). Default:
+    /// off (a single broker; credits fixed for the session's life).
+    pub fn expect_credit_echoes(mut self) -> Self {
+        self.budgeted = true;
+        self
+    }
+
+    /// Changes the credits announced to the broker: at once with READY
+    /// when connected (PROTOCOL.md section 6.2 rule 6), else in the READY
+    /// of the next connection.
+    pub fn set_credits(&mut self, credits: u32) {
+        self.credits = credits.max(1);
+        if matches!(self.state, State::Connected { .. }) {
+            let ready = Message::ready(&*self.service, self.credits, Some(self.heartbeat));
+            self.actions.push_back(WorkerAction::Send(Outgoing {
+                kind: Kind::Ready,
+                frames: ready.encode_body(),
+            }));
+            debug!(service = %self.service, credits = self.credits, "credits changed");
+        }
+    }
+
+    /// The credits announced (or to be announced at the next connection).
+    pub fn credits(&self) -> u32 {
+        self.credits
+    }
+
+    /// Whether a socket is open and the broker has sent something since
+    /// READY on it.
+    pub fn has_heard(&self) -> bool {
+        matches!(self.state, State::Connected { heard: true, .. })
+    }
+
+    /// Whether the session waits out a backoff before reconnecting.
+    pub fn is_backing_off(&self) -> bool {
+        matches!(self.state, State::Backoff { .. })
     }
 
     /// Requests delivered to the application and not yet replied to.
@@ -309,6 +365,12 @@ impl WorkerSession {
         match message.command {
             Command::Request(request) => self.on_request(now, request, message.payload),
             Command::Heartbeat => Ok(()),
+            Command::Ready(ready) if self.budgeted => {
+                self.actions.push_back(WorkerAction::CreditsConfirmed {
+                    credits: ready.credits,
+                });
+                Ok(())
+            }
             Command::Disconnect(d) => {
                 match d.reason {
                     Some(status) if is_refusal(&status) => self.refuse(status),
@@ -443,7 +505,7 @@ impl WorkerSession {
             payload,
             deadline,
         };
-        if self.held < self.credits {
+        if self.budgeted || self.held < self.credits {
             self.held += 1;
             self.actions.push_back(WorkerAction::Deliver(delivery));
         } else if self.waiting.len() < self.credits as usize {
@@ -531,3 +593,7 @@ fn is_refusal(status: &Status) -> bool {
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "session_credit_tests.rs"]
+mod credit_tests;

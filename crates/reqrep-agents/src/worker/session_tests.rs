@@ -33,6 +33,7 @@ enum Seen {
     Reconnect(BrokerLoss, Duration),
     Refused(Status),
     Closed(Duration),
+    Confirmed(u32),
 }
 
 struct Harness {
@@ -68,6 +69,7 @@ impl Harness {
                 WorkerAction::Reconnect { cause, delay } => Seen::Reconnect(cause, delay),
                 WorkerAction::Refused(status) => Seen::Refused(status),
                 WorkerAction::Closed { linger } => Seen::Closed(linger),
+                WorkerAction::CreditsConfirmed { credits } => Seen::Confirmed(credits),
             });
         }
         seen

@@ -79,6 +79,7 @@ impl BrokerState {
                 info!(worker = %worker_id, "worker disconnected");
                 self.remove_worker(now, &worker_id, "worker disconnected");
             }
+            Command::Ready(ready) => self.update_credits(now, wid, worker_id, ready),
             other => {
                 let what = format!(
                     "unexpected command {} from a registered worker",
@@ -155,6 +156,44 @@ impl BrokerState {
         if let Some(service) = self.services.get_mut(sid) {
             service.add_worker(wid);
         }
+        self.dispatch(now, sid);
+    }
+
+    /// READY again from registered worker `wid`: for its own service it
+    /// sets its credits (requests already dispatched stay; none is
+    /// dispatched while it holds as many as its credits) and is echoed back
+    /// as the confirmation that every request dispatched under the old
+    /// count has been sent before it; for another service it is a protocol
+    /// violation.
+    fn update_credits(&mut self, now: Instant, wid: WorkerId, worker_id: Route, ready: Ready) {
+        let Some(worker) = slot(&mut self.workers, wid.index()) else {
+            return;
+        };
+        let sid = worker.service;
+        let same = self
+            .services
+            .get(sid)
+            .is_some_and(|service| service.name() == ready.service);
+        if !same {
+            return self.worker_violation(
+                now,
+                worker_id,
+                "READY for another service from a registered worker",
+            );
+        }
+        let before = worker.credits();
+        let available = worker.set_credits(ready.credits);
+        let credits = worker.credits();
+        if let Some(service) = self.services.get_mut(sid) {
+            if available {
+                service.available.push_back(wid);
+            } else if worker.free() == 0 {
+                service.available.retain(|w| *w != wid);
+            }
+        }
+        info!(worker = %worker_id, service = %ready.service, from = before, to = credits, "worker credits changed");
+        let echo = Message::ready(ready.service, credits, ready.heartbeat);
+        self.send_worker(now, worker_id, echo);
         self.dispatch(now, sid);
     }
 

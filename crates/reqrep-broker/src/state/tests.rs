@@ -587,10 +587,11 @@ fn malformed_or_unexpected_worker_messages_get_disconnect() {
     let out = h.worker_msg(b"w1", Message::request(req("echo", 100), vec![]));
     assert_eq!(disconnects(&out), vec![b"w1".to_vec()]);
     assert_eq!(h.state.worker_count(), 0);
-    // A second READY is a violation too.
+    // A second READY for another service is a violation too (for the
+    // same service it changes the credits: tests/credits.rs).
     h.ready(b"w2", "echo", 1);
     assert_eq!(
-        disconnects(&h.ready(b"w2", "echo", 1)),
+        disconnects(&h.ready(b"w2", "other", 1)),
         vec![b"w2".to_vec()]
     );
     // Reserved service names cannot be registered.
@@ -943,10 +944,12 @@ proptest! {
                 }
                 Op::Ready { worker, credits: n } => {
                     let w = vec![b'w', worker];
-                    if !credits.contains_key(&w) || !h.state.worker_ids.contains_key(&Route::single(&w).unwrap()) {
-                        credits.insert(w.clone(), u32::from(n));
+                    // A new registration starts empty; READY again from a
+                    // registered worker changes its credits (section 6.2).
+                    if !h.state.worker_ids.contains_key(&Route::single(&w).unwrap()) {
                         holding.remove(&w);
                     }
+                    credits.insert(w.clone(), u32::from(n));
                     h.ready(&w, "svc", u32::from(n))
                 }
                 Op::Answer { worker, pick } => {
@@ -998,3 +1001,5 @@ mod spec;
 mod client_heartbeat;
 
 mod access;
+
+mod credits;

@@ -12,10 +12,12 @@ pub(super) struct Worker {
     /// Its routing id on the backend.
     pub(super) route: Route,
     pub(super) service: ServiceId,
-    /// Credits announced in READY.
+    /// Credits announced in its latest READY.
     credits: u32,
-    /// Credits not in use.
-    free: u32,
+    /// Requests it holds that took a credit (dispatched and not answered,
+    /// or answered at their deadline and owing a late reply). Above
+    /// `credits` only after a READY lowered them.
+    busy: u32,
     /// Heartbeat interval (announced, or the broker's default).
     pub(super) heartbeat: Duration,
     /// When the worker is dead unless it sends something first.
@@ -46,7 +48,7 @@ impl Worker {
             route,
             service,
             credits: ready.credits,
-            free: ready.credits,
+            busy: 0,
             heartbeat,
             expiry: now + heartbeat * liveness,
             next_heartbeat: now + heartbeat,
@@ -58,27 +60,42 @@ impl Worker {
 
     /// Credits not in use.
     pub(super) fn free(&self) -> u32 {
-        self.free
+        self.credits.saturating_sub(self.busy)
+    }
+
+    /// Credits announced in its latest READY.
+    pub(super) fn credits(&self) -> u32 {
+        self.credits
+    }
+
+    /// Sets its credits to `credits` (a READY again from the registered
+    /// worker): requests already dispatched stay, and none is dispatched
+    /// while it holds as many as its credits. Returns whether it became
+    /// available (it had no free credit and now has one).
+    pub(super) fn set_credits(&mut self, credits: u32) -> bool {
+        let was_free = self.free() > 0;
+        self.credits = credits.max(1);
+        !was_free && self.free() > 0
     }
 
     /// Takes a credit for request `id`; returns whether one is left.
     pub(super) fn take_credit(&mut self, id: EntryId, now: Instant) -> bool {
-        debug_assert!(self.free > 0, "credit taken from a worker with none free");
-        self.free = self.free.saturating_sub(1);
+        debug_assert!(self.free() > 0, "credit taken from a worker with none free");
+        self.busy += 1;
         self.in_flight.push(id);
         self.next_heartbeat = now + self.heartbeat;
-        self.free > 0
+        self.free() > 0
     }
 
     /// Gives a credit back; returns whether the worker just became
     /// available again (it had none free). A credit it never lent is a bug.
     pub(super) fn return_credit(&mut self) -> bool {
-        debug_assert!(self.free < self.credits, "credit returned twice");
-        if self.free >= self.credits {
+        debug_assert!(self.busy > 0, "credit returned twice");
+        if self.busy == 0 {
             return false;
         }
-        self.free += 1;
-        self.free == 1
+        self.busy -= 1;
+        self.free() == 1
     }
 
     /// Request `id` was answered at its deadline while the worker held it:

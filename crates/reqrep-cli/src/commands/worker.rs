@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use reqrep_agents::{StopToken, Worker, WorkerOptions};
+use reqrep_agents::{StopToken, Worker, WorkerError, WorkerOptions};
 use reqrep_broker::signal::SignalStop;
 use reqrep_core::{Frame, Request, Status};
 use tracing::info;
@@ -14,9 +14,12 @@ use crate::CliError;
 /// Arguments of `reqrep worker`.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
-    /// The broker's backend endpoint.
-    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_BACKEND)]
-    pub broker: String,
+    /// A broker's backend endpoint; repeat `--broker`, or give a comma
+    /// list, to serve several brokers at once with the credits shared among
+    /// them (at least one credit per broker).
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_BACKEND,
+          value_delimiter = ',', num_args = 1)]
+    pub broker: Vec<String>,
 
     /// The service to serve.
     #[arg(long)]
@@ -70,6 +73,7 @@ pub fn echo(
 /// # Errors
 /// An invalid endpoint, signal handlers or sockets that cannot be set up;
 /// [`CliError::KeyFile`] for a missing or malformed `--key-file`;
+/// [`CliError::Usage`] for fewer `--credits` than brokers;
 /// [`WorkerError::Refused`](reqrep_agents::WorkerError::Refused) (exit
 /// code 1), at once and without reconnecting, when the broker refuses this
 /// worker's identity.
@@ -78,9 +82,17 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
     let _signals =
         SignalStop::install(stop.clone()).map_err(|e| CliError::io("listen for signals", e))?;
     let options = args.curve.apply(args.options(), WorkerOptions::curve)?;
-    let worker = Worker::new(&args.broker, &args.service, options)?;
+    let brokers: Vec<&str> = args.broker.iter().map(String::as_str).collect();
+    let worker = match brokers.as_slice() {
+        [one] => Worker::new(one, &args.service, options)?,
+        many => Worker::connect_all(many, &args.service, options).map_err(|e| match e {
+            // A flag mismatch: a usage error (exit 2), not a failure.
+            e @ WorkerError::TooFewCredits { .. } => CliError::Usage(e.to_string()),
+            e => e.into(),
+        })?,
+    };
     info!(
-        broker = %args.broker,
+        broker = %args.broker.join(","),
         service = %args.service,
         credits = args.credits,
         delay_ms = args.delay_ms,
@@ -110,13 +122,35 @@ mod tests {
         let CliCommand::Worker(args) = cli.command else {
             panic!("not the worker command");
         };
-        assert_eq!(args.broker, DEFAULT_BACKEND);
+        assert_eq!(args.broker, [DEFAULT_BACKEND]);
         assert_eq!(
             (args.credits, args.delay_ms, args.heartbeat_ms),
             (16, 0, 1000)
         );
         assert!(
             Cli::try_parse_from(["reqrep", "worker", "--service", "e", "--credits", "0"]).is_err()
+        );
+    }
+
+    #[test]
+    fn brokers_repeat_or_come_as_a_comma_list() {
+        let parse = |argv: &[&str]| -> Vec<String> {
+            let mut all = vec!["reqrep", "worker", "--service", "echo"];
+            all.extend_from_slice(argv);
+            let CliCommand::Worker(args) = Cli::try_parse_from(all).unwrap().command else {
+                panic!("not the worker command");
+            };
+            args.broker
+        };
+        let both = ["tcp://a:1", "tcp://b:2"];
+        assert_eq!(
+            parse(&["--broker", "tcp://a:1", "--broker", "tcp://b:2"]),
+            both
+        );
+        assert_eq!(parse(&["--broker", "tcp://a:1,tcp://b:2"]), both);
+        assert_eq!(
+            parse(&["--broker", "tcp://a:1,tcp://b:2", "--broker", "tcp://c:3"]),
+            ["tcp://a:1", "tcp://b:2", "tcp://c:3"]
         );
     }
 
