@@ -47,6 +47,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod health;
 pub mod latency;
 pub mod progress;
 pub mod table;

@@ -60,3 +60,37 @@ fn fewer_credits_than_brokers_is_a_usage_error() {
         "{output}"
     );
 }
+
+/// `GET path` on `addr`: the whole response.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+#[test]
+fn the_health_endpoint_answers_while_the_worker_runs() {
+    let b = broker(|_| {});
+    let mut proc = worker(b.backend(), "echo", 2, &["--health-addr", "127.0.0.1:0"]);
+    let line = proc.wait_for_line("health endpoint bound", WAIT);
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_matches('"')
+        .to_owned();
+    wait_for_workers(b.frontend(), "echo", 1);
+    let ok = http_get(&addr, "/healthz");
+    assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+    assert_eq!(proc.terminate(WAIT), Some(0), "{}", proc.output());
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the endpoint ends with the worker"
+    );
+}

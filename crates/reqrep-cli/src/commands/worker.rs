@@ -41,6 +41,12 @@ pub struct WorkerArgs {
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub heartbeat_ms: u64,
 
+    /// Serve `GET /healthz` (200 while the worker runs) on this address,
+    /// for liveness and readiness probes; port 0 picks one (logged).
+    /// Default: none.
+    #[arg(long, value_name = "ADDR")]
+    pub health_addr: Option<std::net::SocketAddr>,
+
     /// CURVE security.
     #[command(flatten)]
     pub curve: CurveArgs,
@@ -91,6 +97,11 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
             e => e.into(),
         })?,
     };
+    if let Some(addr) = args.health_addr {
+        let bound =
+            crate::health::serve(addr).map_err(|e| CliError::io("serve the health endpoint", e))?;
+        info!(addr = %bound, "health endpoint bound");
+    }
     info!(
         broker = %args.broker.join(","),
         service = %args.service,
