@@ -145,7 +145,11 @@ impl Cluster {
         let mut broker = self.brokers[index].take().expect("a running broker");
         broker.proc.signal("KILL");
         // No exit code: it died of the signal (a hang would panic here).
-        assert_eq!(broker.proc.wait_exit(WAIT), None, "the broker died of SIGKILL");
+        assert_eq!(
+            broker.proc.wait_exit(WAIT),
+            None,
+            "the broker died of SIGKILL"
+        );
     }
 
     /// Starts broker `index` again on its ports; returns how long until a
