@@ -9,7 +9,8 @@ use std::time::Duration;
 
 /// How long a probe may take to send its request line.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
-/// The longest request line read; longer ones are answered 400.
+/// The longest request line read (longer ones are answered 400); the
+/// headers after it may take 8 times that.
 const MAX_LINE: u64 = 1024;
 
 /// Binds `addr` and answers probes on a detached thread until the process
@@ -34,8 +35,22 @@ pub fn serve(addr: SocketAddr) -> io::Result<SocketAddr> {
 
 fn answer(stream: TcpStream) -> io::Result<()> {
     stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    let mut reader = BufReader::new(io::Read::take(&stream, MAX_LINE * 8));
     let mut line = String::new();
-    let read = BufReader::new(io::Read::take(&stream, MAX_LINE)).read_line(&mut line)?;
+    let read = reader.read_line(&mut line)?;
+    // Read the headers too (up to the empty line, bounded): closing with
+    // unread input would reset the connection before the probe reads the
+    // answer.
+    let mut header = String::new();
+    let http = line.trim_end().ends_with("HTTP/1.1") || line.trim_end().ends_with("HTTP/1.0");
+    while http {
+        header.clear();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if header.trim_end().is_empty() => break,
+            Ok(_) => {}
+        }
+    }
     let (status, body) = match line.split_whitespace().collect::<Vec<_>>()[..] {
         _ if read == 0 || !line.ends_with('\n') => ("400 Bad Request", "bad request\n"),
         ["GET" | "HEAD", "/healthz", _] => ("200 OK", "ok\n"),
