@@ -43,12 +43,14 @@ fn answer(stream: TcpStream) -> io::Result<()> {
     // answer.
     let mut header = String::new();
     let http = line.trim_end().ends_with("HTTP/1.1") || line.trim_end().ends_with("HTTP/1.0");
-    while http {
-        header.clear();
-        match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if header.trim_end().is_empty() => break,
-            Ok(_) => {}
+    if http {
+        loop {
+            header.clear();
+            match reader.read_line(&mut header) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if header.trim_end().is_empty() => break,
+                Ok(_) => {}
+            }
         }
     }
     let (status, body) = match line.split_whitespace().collect::<Vec<_>>()[..] {
