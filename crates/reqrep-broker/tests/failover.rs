@@ -12,6 +12,11 @@
 //! The workers are this program run again (`harness = false`): with
 //! `REQREP_FAILOVER_WORKER` set, `main` runs one worker and nothing else.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a test program (harness = false): it reports what it measured"
+)]
+
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
