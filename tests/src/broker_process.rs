@@ -37,6 +37,16 @@ impl BrokerProcess {
         command.args(EPHEMERAL_ENDPOINTS);
         command.args(["--metrics-addr", "127.0.0.1:0", "--log-format", "json"]);
         command.args(extra);
+        Self::spawn(command)
+    }
+
+    /// Starts `command`, a broker logging JSON (`--log-format json`), and
+    /// waits for it to have bound: for a broker started some other way
+    /// (inside a network namespace, say).
+    ///
+    /// # Panics
+    /// When it does not report its endpoints within [`WAIT`].
+    pub fn spawn(command: std::process::Command) -> Self {
         let mut proc = Proc::spawn(command);
         let line = proc.wait_for_line("broker bound", WAIT);
         let json: serde_json::Value = serde_json::from_str(&line)
