@@ -30,6 +30,8 @@
 //! - `memory`: the broker memory probe. `machine`: the machine description.
 //! - `security`: plaintext against CURVE against CURVE with an access
 //!   policy, on the pipelined path (system libzmq build only).
+//! - `scale_out`: the pipelined path over 1, 2 and 3 brokers.
+//! - `variants`: alternating runs of variants of one reqrep setup.
 //! - `report`: Markdown, JSON, SVG and the target verdicts.
 
 mod args;
@@ -43,11 +45,13 @@ mod raw;
 mod report;
 mod runner;
 mod sample;
+mod scale_out;
 mod scenario;
 mod security;
 mod stack;
 mod stats;
 mod usage;
+mod variants;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -126,6 +130,10 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
             Some(result)
         }
     };
+    let scale_out = match args.only.as_deref() {
+        Some(text) if !"brokers".contains(text) => None,
+        _ => Some(scale_out::measure(&budget, pairs, args.reqrep_worker)),
+    };
     let targets = report::evaluate(
         &rows,
         memory.as_ref().and_then(|m| m.as_ref().ok()),
@@ -141,6 +149,7 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
         rows,
         memory,
         security,
+        scale_out,
         targets,
         elapsed_s: started.elapsed().as_secs_f64(),
     };

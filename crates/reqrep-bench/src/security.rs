@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use reqrep_core::curve::CurveKeyPair;
 use serde::Serialize;
@@ -14,10 +13,7 @@ use crate::runner::{Metric, SideResult};
 use crate::scenario::Scenario;
 use crate::stack::{self, SERVICE, Secured};
 use crate::stats::ratio;
-use crate::{BenchError, WorkerKind};
-
-/// Pause between runs, so sockets and threads of the last one are gone.
-const SETTLE: Duration = Duration::from_millis(100);
+use crate::{BenchError, WorkerKind, variants};
 
 /// How the stack is secured in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -174,39 +170,14 @@ pub(crate) fn measure(
     let material = Material::create().map_err(|e| e.to_string())?;
     let scenario = scenario();
     let spec = budget.spec(scenario);
-    let mut modes: Vec<ModeResult> = Mode::ALL
+    let labels: Vec<&str> = Mode::ALL.iter().map(|m| m.label()).collect();
+    let runs = variants::alternate("security", scenario, pairs, &labels, |i| {
+        stack::pipelined_secured(&spec, kind, &material.secured(Mode::ALL[i]))
+    });
+    let modes = Mode::ALL
         .iter()
-        .map(|&mode| ModeResult {
-            mode,
-            runs: SideResult::default(),
-        })
+        .zip(runs)
+        .map(|(&mode, runs)| ModeResult { mode, runs })
         .collect();
-    for pair in 1..=pairs {
-        for result in &mut modes {
-            let started = Instant::now();
-            let outcome = stack::pipelined_secured(&spec, kind, &material.secured(result.mode));
-            let took = started.elapsed().as_secs_f64();
-            let label = result.mode.label();
-            match outcome {
-                Ok(sample) => {
-                    eprintln!(
-                        "[security] {scenario} | round {pair}/{pairs} {label:22} | {:>9.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  cpu {:>6.1} us/req  ({took:.1} s)",
-                        sample.throughput_rps,
-                        sample.p50_us,
-                        sample.p99_us,
-                        sample.cpu_us_per_request,
-                    );
-                    result.runs.samples.push(sample);
-                }
-                Err(e) => {
-                    eprintln!(
-                        "[security] {scenario} | round {pair}/{pairs} {label:22} | FAILED: {e}"
-                    );
-                    result.runs.failures.push(e.to_string());
-                }
-            }
-            std::thread::sleep(SETTLE);
-        }
-    }
     Ok(SecurityReport { scenario, modes })
 }

@@ -101,6 +101,7 @@ fn write_document(out: &mut String, r: &Report) -> std::fmt::Result {
     write_scaling(out, &r.rows)?;
     write_memory(out, r)?;
     write_security(out, r)?;
+    write_scale_out(out, r)?;
 
     let failures: Vec<(&Row, &str, &String)> = r
         .rows
@@ -135,6 +136,7 @@ fn write_method(out: &mut String) -> std::fmt::Result {
         "**Brokered pipelined.** reqrep: `AsyncClient`s (one per client connection, each socket driven by an I/O task on the same runtime through `ZMQ_FD`) with 128 requests in flight split among them as tasks on a current-thread tokio runtime, through the `Broker`, to workers with 16 credits each. Raw: a credit-based load-balancing broker (ROUTER/ROUTER; DEALER workers announce their credits in READY; workers with a free credit wait in an LRU queue; replies return credits; both loops take up to 256 messages per socket per wake-up, as reqrep's broker does) with DEALER clients pipelining their share of the 128; each raw request carries its send time in its first 8 payload bytes, so replies need no matching.",
         "reqrep clients send non-idempotent requests with one attempt, so the broker keeps no payload copy and no reply cache entry (the raw broker has neither).",
         "**Security.** The headline pipelined row three ways, reqrep only: plaintext; CURVE on the broker's sockets (one broker key pair; client and workers with key pairs of their own, which the broker accepts whatever they are); and CURVE with an access policy (`access_file`: the broker's ZAP handler admits only the listed client and worker keys, and every REQUEST and READY is checked against what the identity may call or serve). The three alternate in each round. CURVE needs the system libzmq build (`--config build/system-libzmq.toml`); the bundled build reports the section as not measured.",
+        "**Several brokers.** The headline pipelined row over 1, 2 and 3 in-process brokers, reqrep only: each of the 4 workers serves every broker (`Worker::connect_all`, its 16 credits shared among them), the client spreads its requests over all of them (`AsyncClient::connect_all`). The broker counts alternate in each round.",
         "**Broker memory.** A child process (this binary, `--memory-probe`) runs only a broker, with no workers and `max_queue` above the request count. In the parent, a DEALER client queues N requests of 64 B with 600 s timeouts for one service, discovery (`reqrep.services`) confirms the queue depth, then one worker with 64 credits answers them all and the client reads every reply. The broker process reads its own RSS (VmRSS) when the parent asks: before, when queued, and after draining (the broker gives freed memory back to the system after a drain).",
     ] {
         writeln!(out, "- {line}")?;
@@ -374,6 +376,45 @@ fn write_security(out: &mut String, r: &Report) -> std::fmt::Result {
         writeln!(out, "Failed runs:\n\n{}\n", failures.join("\n"))?;
     }
     Ok(())
+}
+
+fn write_scale_out(out: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(out, "## Several brokers: 1, 2 and 3\n")?;
+    let Some(s) = &r.scale_out else {
+        return writeln!(out, "Not measured in this run.\n");
+    };
+    writeln!(
+        out,
+        "{}, reqrep only: every worker serves all the brokers (its 16 credits shared among them), the client spreads over all of them; the broker counts alternate in each round, medians over the rounds. Everything shares this machine's {} CPUs, so this measures what each added broker costs (one more poll loop, libzmq I/O thread and set of sockets per process), not the speed-up separate hosts would give.\n",
+        s.scenario, r.machine.nproc
+    )?;
+    let mut t = MarkdownTable::new(&[
+        ("brokers", Align::Right),
+        ("req/s", Align::Right),
+        ("p50 us", Align::Right),
+        ("p99 us", Align::Right),
+        ("CPU us/req", Align::Right),
+        ("throughput / 1 broker", Align::Right),
+        ("CPU / 1 broker", Align::Right),
+    ]);
+    for (brokers, runs) in &s.rows {
+        t.row([
+            brokers.to_string(),
+            rate(runs.median(Metric::Throughput)),
+            micros(runs.median(Metric::P50)),
+            micros(runs.median(Metric::P99)),
+            micros(runs.median(Metric::Cpu)),
+            ratio(s.versus_one(*brokers, Metric::Throughput)),
+            ratio(s.versus_one(*brokers, Metric::Cpu)),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for (brokers, runs) in &s.rows {
+        for failure in &runs.failures {
+            writeln!(out, "- {brokers} broker(s) failed: {failure}")?;
+        }
+    }
+    writeln!(out)
 }
 
 fn as_i64(v: u64) -> i64 {

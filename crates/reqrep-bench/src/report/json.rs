@@ -7,6 +7,7 @@ use super::{Report, Target};
 use crate::memory::MemoryReport;
 use crate::runner::{Metric, Row, SideResult};
 use crate::sample::Sample;
+use crate::scale_out::ScaleOutReport;
 use crate::scenario::Scenario;
 use crate::security::{Mode, SecurityReport};
 
@@ -69,7 +70,31 @@ struct ReportJson<'a> {
     memory_error: Option<&'a str>,
     security: Option<SecurityJson<'a>>,
     security_error: Option<&'a str>,
+    several_brokers: Option<Vec<BrokersJson<'a>>>,
     targets: &'a [Target],
+}
+
+#[derive(Serialize)]
+struct BrokersJson<'a> {
+    brokers: usize,
+    label: String,
+    #[serde(flatten)]
+    runs: SideJson<'a>,
+    throughput_over_one_broker: Option<f64>,
+    cpu_over_one_broker: Option<f64>,
+}
+
+fn several_brokers(s: &ScaleOutReport) -> Vec<BrokersJson<'_>> {
+    s.rows
+        .iter()
+        .map(|(brokers, runs)| BrokersJson {
+            brokers: *brokers,
+            label: s.scenario.to_string(),
+            runs: side(runs),
+            throughput_over_one_broker: s.versus_one(*brokers, Metric::Throughput),
+            cpu_over_one_broker: s.versus_one(*brokers, Metric::Cpu),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -172,6 +197,7 @@ pub(crate) fn to_json(report: &Report) -> String {
         memory_error,
         security: security_json,
         security_error,
+        several_brokers: report.scale_out.as_ref().map(several_brokers),
         targets: &report.targets,
     };
     serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

@@ -21,6 +21,7 @@ use crate::machine::Machine;
 use crate::memory::MemoryReport;
 use crate::plan::Budget;
 use crate::runner::Row;
+use crate::scale_out::ScaleOutReport;
 use crate::security::SecurityReport;
 
 /// Everything one run produced.
@@ -43,6 +44,8 @@ pub(crate) struct Report {
     pub(crate) memory: Option<Result<MemoryReport, String>>,
     /// The security rows, or why they were not measured.
     pub(crate) security: Option<Result<SecurityReport, String>>,
+    /// The rows over 1, 2 and 3 brokers, when measured.
+    pub(crate) scale_out: Option<ScaleOutReport>,
     /// Verdicts.
     pub(crate) targets: Vec<Target>,
     /// Wall time of the whole run.

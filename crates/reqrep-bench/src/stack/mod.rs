@@ -15,7 +15,7 @@ use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
 use reqrep_core::RetryPolicy;
 use reqrep_core::curve::{CurveKey, CurveKeyPair};
 
-pub(crate) use pipelined::run_secured as pipelined_secured;
+pub(crate) use pipelined::{run_brokers as pipelined_brokers, run_secured as pipelined_secured};
 
 pub(crate) use workers::EchoWorkers;
 

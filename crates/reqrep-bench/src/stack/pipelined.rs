@@ -29,18 +29,43 @@ pub(crate) fn run_secured(
     kind: WorkerKind,
     secured: &Secured,
 ) -> Result<Sample, BenchError> {
+    run_on(spec, kind, secured, 1)
+}
+
+/// [`run`] over `brokers` brokers: every worker serves all of them (its
+/// credits shared among them), every client spreads over all of them.
+pub(crate) fn run_brokers(
+    spec: &RunSpec,
+    kind: WorkerKind,
+    brokers: usize,
+) -> Result<Sample, BenchError> {
+    run_on(spec, kind, &Secured::default(), brokers)
+}
+
+fn run_on(
+    spec: &RunSpec,
+    kind: WorkerKind,
+    secured: &Secured,
+    brokers: usize,
+) -> Result<Sample, BenchError> {
     let started = Instant::now();
     let deadline = started + spec.deadline;
     let scenario = spec.scenario;
-    let broker = start_secured_broker(reqrep_broker::BrokerConfig::default().max_queue, secured)?;
-    let frontend = broker.frontend().to_owned();
+    let max_queue = reqrep_broker::BrokerConfig::default().max_queue;
+    let brokers = (0..brokers.max(1))
+        .map(|_| start_secured_broker(max_queue, secured))
+        .collect::<Result<Vec<_>, _>>()?;
+    let frontends: Vec<String> = brokers.iter().map(|b| b.frontend().to_owned()).collect();
+    let backends: Vec<&str> = brokers.iter().map(|b| b.backend()).collect();
     let workers = EchoWorkers::start_with(
-        broker.backend(),
+        &backends,
         scenario.workers,
         secured.worker(super::workers::options(scenario.credits)),
         kind,
     )?;
-    wait_for_secured_workers(&frontend, scenario.workers, secured)?;
+    for frontend in &frontends {
+        wait_for_secured_workers(frontend, scenario.workers, secured)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -50,7 +75,13 @@ pub(crate) fn run_secured(
     let clients = {
         let _entered = runtime.enter();
         (0..scenario.clients)
-            .map(|_| AsyncClient::connect(&frontend, SERVICE, secured.client(client_options(spec))))
+            .map(|_| {
+                let options = secured.client(client_options(spec));
+                match frontends.as_slice() {
+                    [one] => AsyncClient::connect(one, SERVICE, options),
+                    all => AsyncClient::connect_all(all, SERVICE, options),
+                }
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(BenchError::reqrep)?
     };
@@ -79,7 +110,9 @@ pub(crate) fn run_secured(
     drop(clients);
     drop(runtime);
     drop(workers);
-    let _ = broker.stop();
+    for broker in brokers {
+        let _ = broker.stop();
+    }
     result
 }
 

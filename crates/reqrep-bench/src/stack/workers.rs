@@ -37,15 +37,16 @@ impl EchoWorkers {
         credits: usize,
         kind: WorkerKind,
     ) -> Result<Self, BenchError> {
-        Self::start_with(backend, count, options(credits), kind)
+        Self::start_with(&[backend], count, options(credits), kind)
     }
 
-    /// Starts `count` workers with `options` on the broker `backend`.
+    /// Starts `count` workers with `options`, each serving every broker in
+    /// `backends` (its credits shared among them).
     ///
     /// # Errors
     /// An invalid endpoint or a thread that cannot start.
     pub(crate) fn start_with(
-        backend: &str,
+        backends: &[&str],
         count: usize,
         options: WorkerOptions,
         kind: WorkerKind,
@@ -59,8 +60,11 @@ impl EchoWorkers {
             WorkerKind::Threads | WorkerKind::Inline => {
                 let options = options.clone().inline(kind == WorkerKind::Inline);
                 for i in 0..count {
-                    let worker = Worker::new(backend, SERVICE, options.clone())
-                        .map_err(BenchError::reqrep)?;
+                    let worker = match backends {
+                        [one] => Worker::new(one, SERVICE, options.clone()),
+                        all => Worker::connect_all(all, SERVICE, options.clone()),
+                    }
+                    .map_err(BenchError::reqrep)?;
                     let stop = workers.stop.clone();
                     let thread = std::thread::Builder::new()
                         .name(format!("bench-worker-{i}"))
@@ -80,8 +84,11 @@ impl EchoWorkers {
                     .map_err(BenchError::thread)?;
                 let mut tasks = Vec::new();
                 for _ in 0..count {
-                    let worker = AsyncWorker::new(backend, SERVICE, options.clone())
-                        .map_err(BenchError::reqrep)?;
+                    let worker = match backends {
+                        [one] => AsyncWorker::new(one, SERVICE, options.clone()),
+                        all => AsyncWorker::connect_all(all, SERVICE, options.clone()),
+                    }
+                    .map_err(BenchError::reqrep)?;
                     let stop = workers.stop.clone();
                     tasks.push(
                         runtime.spawn(worker.run(|_, payload| async move { Ok(payload) }, stop)),
