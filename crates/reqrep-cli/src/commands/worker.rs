@@ -80,7 +80,7 @@ pub fn echo(
 /// An invalid endpoint, signal handlers or sockets that cannot be set up;
 /// [`CliError::KeyFile`] for a missing or malformed `--key-file`;
 /// [`CliError::Usage`] for fewer `--credits` than brokers;
-/// [`WorkerError::Refused`](reqrep_agents::WorkerError::Refused) (exit
+/// [`WorkerError::Refused`] (exit
 /// code 1), at once and without reconnecting, when the broker refuses this
 /// worker's identity.
 pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
