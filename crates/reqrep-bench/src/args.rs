@@ -17,6 +17,15 @@ pub enum WorkerKind {
     Inline,
 }
 
+/// The one side `--profile-side` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileSide {
+    /// Only reqrep's runs.
+    Reqrep,
+    /// Only the raw baseline's runs.
+    Raw,
+}
+
 /// reqrep against raw-libzmq baselines of the same paths, measured in the
 /// same run (alternating A B A B ...), with a Markdown table, a JSON file
 /// and an SVG chart as output.
@@ -51,6 +60,12 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub memory_requests: u64,
+
+    /// Runs only this side of each row, for profiling one implementation
+    /// (`perf record -- reqrep-bench --only ... --profile-side reqrep`):
+    /// ratios are then not measured.
+    #[arg(long, value_enum, hide = true)]
+    pub profile_side: Option<ProfileSide>,
 
     /// Runs the broker memory probe in this process and prints its JSON
     /// (the main run starts itself this way, for a clean baseline).

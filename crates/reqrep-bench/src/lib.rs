@@ -101,7 +101,13 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
                 .is_none_or(|t| s.to_string().contains(t.as_str()))
         })
         .collect();
-    let rows = runner::measure(&scenarios, &budget, pairs, args.reqrep_worker);
+    let rows = runner::measure(
+        &scenarios,
+        &budget,
+        pairs,
+        args.reqrep_worker,
+        args.profile_side,
+    );
     let memory = match args.only.as_deref() {
         Some(text) if !"memory".contains(text) => None,
         _ => {

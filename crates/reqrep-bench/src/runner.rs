@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::args::ProfileSide;
 use crate::plan::Budget;
 use crate::sample::Sample;
 use crate::scenario::{Scenario, Side};
@@ -90,6 +91,7 @@ pub(crate) fn measure(
     budget: &Budget,
     pairs: u32,
     kind: WorkerKind,
+    only: Option<ProfileSide>,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     for (i, scenario) in scenarios.iter().enumerate() {
@@ -101,6 +103,13 @@ pub(crate) fn measure(
         };
         for pair in 1..=pairs {
             for side in [Side::Reqrep, Side::Raw] {
+                let skipped = matches!(
+                    (only, side),
+                    (Some(ProfileSide::Reqrep), Side::Raw) | (Some(ProfileSide::Raw), Side::Reqrep)
+                );
+                if skipped {
+                    continue;
+                }
                 let started = Instant::now();
                 let outcome = match side {
                     Side::Reqrep => stack::run(&spec, kind),

@@ -55,6 +55,7 @@ fn forwarded_route(state: &mut BrokerState, now: Instant) -> Vec<Vec<u8>> {
     let Some(Action::ToWorker { message, .. }) = state.poll_action() else {
         panic!("no dispatch")
     };
+    let message = message.into_message().expect("a valid header");
     let Command::Request(forwarded) = &message.command else {
         panic!("not a request")
     };
@@ -91,6 +92,8 @@ fn round_trip(c: &mut Criterion) {
                 let Some(Action::ToWorker { message, .. }) = state.poll_action() else {
                     panic!("no dispatch")
                 };
+                // Decoded as the worker decodes it.
+                let message = message.into_message().expect("a valid header");
                 let Command::Request(forwarded) = &message.command else {
                     panic!("not a request")
                 };

@@ -249,16 +249,19 @@ pub(crate) fn header_frame(header: &pb::Header) -> Frame {
 /// A [`DecodeError`] naming the first problem found.
 pub fn decode(frames: Vec<Frame>, limits: &Limits) -> Result<Decoded, DecodeError> {
     let header = header_index(&frames).ok_or(DecodeError::NoHeader)?;
-    let mut frames = frames.into_iter();
-    let route: Vec<Frame> = frames.by_ref().take(header).collect();
-    let message = decode_parts(frames, limits)?;
+    // The route keeps the received vector; the payload is collected in
+    // place from the rest: one allocation in all.
+    let mut route = frames;
+    let rest = route.split_off(header);
+    let message = decode_parts(rest.into_iter(), limits)?;
     Ok(Decoded { route, message })
 }
 
-/// Where the header frame is, if anywhere: right after the first empty
+/// Where the header frame of a message received on a ROUTER or DEALER is,
+/// if anywhere, by the rule of [`decode`]: right after the first empty
 /// frame, or the first frame that looks like a header, within the routing
-/// window.
-fn header_index(frames: &[Frame]) -> Option<usize> {
+/// window. Everything before it is the route.
+pub fn header_index(frames: &[Frame]) -> Option<usize> {
     frames
         .iter()
         .take(MAX_ROUTE_FRAMES + 1)
@@ -305,7 +308,12 @@ fn decode_parts(
     }
     // The header before the payload limits (the order of section 2.6), so
     // an error about the payload can name the request it belongs to.
-    let command = command_from_pb(pb::Header::decode(&header[PROTOCOL_TAG.len()..])?)?;
+    // REQUESTs and plain REPLYs, nearly all traffic, are read by a scan;
+    // everything else (and every error) by prost and `command_from_pb`.
+    let command = match crate::scan::scan(&header).and_then(|s| s.to_command()) {
+        Some(command) => command,
+        None => command_from_pb(pb::Header::decode(&header[PROTOCOL_TAG.len()..])?)?,
+    };
     let count = frames.len();
     if count > limits.max_payload_frames {
         return Err(DecodeError::TooManyFrames {
@@ -349,7 +357,7 @@ fn correlation_id(raw: &[u8], kind: Kind) -> Result<CorrelationId, DecodeError> 
     Ok(CorrelationId::from_slice(raw)?)
 }
 
-fn wire_duration(ms: u32) -> Option<Duration> {
+pub(crate) fn wire_duration(ms: u32) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
 }
 

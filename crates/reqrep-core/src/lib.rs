@@ -45,18 +45,22 @@
 
 pub mod curve;
 mod deadline;
+mod forward;
 mod frame;
 mod id;
 mod message;
 pub mod pb;
 mod retry;
+pub mod scan;
 pub mod socket;
 mod status;
 pub mod stop;
 
 pub use deadline::Deadline;
+pub use forward::{RequestHeader, ok_reply_header};
 pub use frame::{
     DecodeError, Decoded, Limits, MAX_ROUTE_FRAMES, PROTOCOL_TAG, Part, decode, decode_body,
+    header_index,
 };
 pub use id::{CorrelationId, InvalidCorrelationId};
 pub use message::{Command, Disconnect, Kind, Message, Metadata, Ready, Reply, Request};

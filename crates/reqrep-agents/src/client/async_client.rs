@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqrep_core::socket::{self, Endpoint, SocketError};
-use reqrep_core::{CorrelationId, Frame, Message, Request, Status};
+use reqrep_core::{CorrelationId, Frame, RequestHeader, Status};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::async_io::{Io, Link, Outgoing, io_error};
@@ -394,13 +394,22 @@ impl AsyncClient {
             deaths.borrow_and_update();
         }
         let _held = InFlight::begin(self.shared.brokers.as_ref(), broker);
-        let request = Request::new(id, self.shared.service.clone())
-            .timeout(timeout)
-            .attempt(attempt)
-            .idempotent(options.idempotent)
-            .fail_fast(options.fail_fast);
-        let payload = payload.iter().map(|p| Frame::from(&p[..])).collect();
-        let frames = Message::request(request, payload).encode();
+        // The bytes `Message::request(..).encode()` would give, written
+        // straight from the parts.
+        let header = RequestHeader {
+            id: &id,
+            service: &self.shared.service,
+            timeout,
+            attempt,
+            idempotent: options.idempotent,
+            fail_fast: options.fail_fast,
+            route: std::iter::empty(),
+        }
+        .encode();
+        let mut frames = Vec::with_capacity(2 + payload.len());
+        frames.push(Frame::new());
+        frames.push(header);
+        frames.extend(payload.iter().map(|p| Frame::from(&p[..])));
         let (reply, rx) = oneshot::channel();
         let out = Outgoing {
             id,

@@ -76,7 +76,10 @@ pub(crate) fn untag(mut frames: Vec<Frame>) -> Option<(u64, Vec<Frame>)> {
 /// Encodes the reply to `request`: the handler's result, or a status.
 pub(crate) fn reply_frames(request: &Request, result: Result<Vec<Frame>, Status>) -> Vec<Frame> {
     match result {
-        Ok(payload) => Message::reply_ok(request, payload).encode_body(),
+        Ok(mut payload) => {
+            payload.insert(0, reqrep_core::ok_reply_header(request));
+            payload
+        }
         Err(status) => Message::reply_error(request, status).encode_body(),
     }
 }

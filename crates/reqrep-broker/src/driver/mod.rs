@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use reqrep_core::curve::{Curve, CurveKeyPair, KeyFileError};
 use reqrep_core::socket::{self, Endpoint, SocketError, SocketOptions};
-use reqrep_core::{Message, StopSocket, StopToken};
+use reqrep_core::{StopSocket, StopToken};
 use tracing::{debug, info, warn};
 
 use self::access::{Access, Monitors};
@@ -25,7 +25,7 @@ use crate::access::{AccessFileError, AuthCounts, AuthFailure, Denials, Side};
 use crate::config::BrokerConfig;
 use crate::http::{self, Health, HttpServer};
 use crate::signal::ReloadToken;
-use crate::state::{Action, BrokerState, StateConfig};
+use crate::state::{Action, BrokerState, Outbound, StateConfig};
 use crate::stats::{Exporter, Stats};
 
 pub use self::thread::{BrokerThread, run};
@@ -480,8 +480,8 @@ impl Broker {
                 Side::Frontend => self.state.on_client_from(now, frames, user),
                 Side::Backend => self.state.on_worker_from(now, frames, user),
             }
-            self.flush(now);
         }
+        self.flush(Instant::now());
         Ok(())
     }
 
@@ -543,8 +543,8 @@ fn read_key_pair(path: &Path) -> Result<CurveKeyPair, BrokerError> {
 fn send_routed(
     socket: &zmq::Socket,
     route: &crate::state::Route,
-    message: Message,
-) -> Result<(), Box<(zmq::Error, Message)>> {
+    message: Outbound,
+) -> Result<(), Box<(zmq::Error, Outbound)>> {
     let mut frames = route.frames();
     if let Some(first) = frames.next() {
         if let Err(e) = socket.send(first, zmq::SNDMORE | zmq::DONTWAIT) {
@@ -555,7 +555,17 @@ fn send_routed(
             let _ = socket.send(frame, zmq::SNDMORE | zmq::DONTWAIT);
         }
     }
-    let _ = socket::send_frames(socket, message.encode_body(), zmq::DONTWAIT);
+    let _ = match message {
+        Outbound::Message(message) => {
+            socket::send_frames(socket, message.encode_body(), zmq::DONTWAIT)
+        }
+        Outbound::Encoded { header, payload } => {
+            let more = if payload.is_empty() { 0 } else { zmq::SNDMORE };
+            socket
+                .send(header, zmq::DONTWAIT | more)
+                .and_then(|()| socket::send_frames(socket, payload, zmq::DONTWAIT))
+        }
+    };
     Ok(())
 }
 

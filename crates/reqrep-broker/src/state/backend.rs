@@ -8,9 +8,24 @@ use tracing::{debug, info, warn};
 
 use super::clock::elapsed;
 use super::entries::{Entry, WorkerId};
+use super::incoming::{PlainReply, plain_reply};
 use super::payload::Payload;
 use super::worker::Worker;
-use super::{Action, BrokerState, RESERVED_PREFIX, Route, SLACK, boxed, slot};
+use super::{Action, BrokerState, Outbound, RESERVED_PREFIX, Route, SLACK, boxed, slot};
+
+/// A worker's message: decoded, or (a plain REPLY) only scanned.
+enum FromWorker {
+    Message(Message),
+    Reply(PlainReply, Vec<Frame>),
+}
+
+/// A REPLY on its way to the client.
+enum ReplyIn {
+    /// Decoded field by field.
+    Decoded(Reply),
+    /// Scanned; its header goes on as it came, `route` cut off.
+    Plain(PlainReply),
+}
 
 impl BrokerState {
     /// Handles a message received on the backend: `frames` as the ROUTER
@@ -28,15 +43,23 @@ impl BrokerState {
             self.stats.malformed_worker += 1;
             return;
         };
-        let decoded = match decode(frames, &self.config.limits) {
-            Ok(d) if d.route.len() == 1 => d,
-            Ok(_) => return self.worker_violation(now, worker_id, "routing frames from a worker"),
-            Err(err) => {
-                debug!(worker = %worker_id, reason = err.reason(), cause = %err, "malformed worker message");
-                return self.worker_violation(now, worker_id, &err.to_string());
+        let incoming = match plain_reply(&frames, &self.config.limits) {
+            Some(reply) => {
+                let mut frames = frames;
+                let payload = frames.split_off(2);
+                FromWorker::Reply(reply, payload)
             }
+            None => match decode(frames, &self.config.limits) {
+                Ok(d) if d.route.len() == 1 => FromWorker::Message(d.message),
+                Ok(_) => {
+                    return self.worker_violation(now, worker_id, "routing frames from a worker");
+                }
+                Err(err) => {
+                    debug!(worker = %worker_id, reason = err.reason(), cause = %err, "malformed worker message");
+                    return self.worker_violation(now, worker_id, &err.to_string());
+                }
+            },
         };
-        let message = decoded.message;
         let registered = self.worker_ids.get(&worker_id).copied();
         if registered.is_some()
             && let Some(status) = self.worker_denial(now, &worker_id, Some(user))
@@ -48,9 +71,13 @@ impl BrokerState {
         let Some((wid, worker)) =
             registered.and_then(|wid| Some((wid, slot(&mut self.workers, wid.index())?)))
         else {
-            return match message.command {
-                Command::Ready(ready) => self.register(now, worker_id, ready, user),
-                Command::Disconnect(_) => {}
+            let command = match incoming {
+                FromWorker::Message(message) => Some(message.command),
+                FromWorker::Reply(..) => None,
+            };
+            return match command {
+                Some(Command::Ready(ready)) => self.register(now, worker_id, ready, user),
+                Some(Command::Disconnect(_)) => {}
                 _ if self.access.is_on()
                     && user
                         .is_none_or(|u| self.policy().is_some_and(|p| p.identity(u).is_none())) =>
@@ -65,15 +92,28 @@ impl BrokerState {
                 }
                 other => {
                     // Typically a worker the broker dropped: make it re-register.
-                    debug!(worker = %worker_id, kind = %other.kind(), "message from unregistered worker");
+                    let kind = other.map_or(reqrep_core::Kind::Reply, |c| c.kind());
+                    debug!(worker = %worker_id, kind = %kind, "message from unregistered worker");
                     let status = Status::invalid_argument("not registered: send READY");
                     self.send_worker(now, worker_id, Message::disconnect(Some(status)));
                 }
             };
         };
         worker.expiry = now + worker.heartbeat * self.config.liveness;
+        let message = match incoming {
+            FromWorker::Reply(reply, payload) => {
+                return self.on_reply(now, wid, &worker_id, ReplyIn::Plain(reply), payload);
+            }
+            FromWorker::Message(message) => message,
+        };
         match message.command {
-            Command::Reply(reply) => self.on_reply(now, wid, &worker_id, reply, message.payload),
+            Command::Reply(reply) => self.on_reply(
+                now,
+                wid,
+                &worker_id,
+                ReplyIn::Decoded(reply),
+                message.payload,
+            ),
             Command::Heartbeat => {}
             Command::Disconnect(_) => {
                 info!(worker = %worker_id, "worker disconnected");
@@ -202,14 +242,18 @@ impl BrokerState {
         now: Instant,
         wid: WorkerId,
         worker_id: &Route,
-        reply: Reply,
+        reply: ReplyIn,
         payload: Vec<Frame>,
     ) {
+        let (reply_id, route) = match &reply {
+            ReplyIn::Decoded(r) => (r.id, Route::from_frames(r.route.iter().map(Vec::as_slice))),
+            ReplyIn::Plain(p) => (p.id, p.route.clone()),
+        };
         let entries = &self.entries;
-        let matched = Route::from_frames(reply.route.iter().map(Vec::as_slice))
+        let matched = route
             .and_then(|route| {
-                let hash = entries.hash(&route, &reply.id);
-                Some((entries.find(hash, &route, &reply.id)?, hash))
+                let hash = entries.hash(&route, &reply_id);
+                Some((entries.find(hash, &route, &reply_id)?, hash))
             })
             .filter(|(id, _)| entries.get(*id).is_some_and(|e| e.worker == Some(wid)));
         let Some((id, hash)) = matched else {
@@ -224,7 +268,7 @@ impl BrokerState {
                 self.dispatch(now, service);
             } else {
                 self.stats.stale_replies += 1;
-                debug!(worker = %worker_id, correlation_id = %reply.id, "stale reply dropped");
+                debug!(worker = %worker_id, correlation_id = %reply_id, "stale reply dropped");
             }
             return;
         };
@@ -237,16 +281,25 @@ impl BrokerState {
         }
         self.return_credit(wid);
         let took = elapsed(self.clock.tick(now), entry.received);
+        let code = match &reply {
+            ReplyIn::Decoded(r) => r.status.code,
+            ReplyIn::Plain(_) => Code::Ok,
+        };
         if let Some(service) = self.services.get_mut(entry.service) {
             service.finished();
-            service.outcome(reply.status.code, Some(took));
+            service.outcome(code, Some(took));
         }
         self.stats.replies += 1;
-        let forwarded = Reply {
-            id: reply.id,
-            status: reply.status,
-            metadata: reply.metadata,
-            route: Vec::new(),
+        let (forwarded, header) = match reply {
+            ReplyIn::Decoded(r) => (
+                Reply {
+                    route: Vec::new(),
+                    ..r
+                },
+                None,
+            ),
+            // OK with no metadata: a scan reads nothing else.
+            ReplyIn::Plain(p) => (Reply::new(p.id, Status::ok()), Some(p.header)),
         };
         if entry.idempotent {
             self.cache.insert(
@@ -256,12 +309,13 @@ impl BrokerState {
                 &payload,
             );
         }
-        debug!(correlation_id = %reply.id, code = %forwarded.status.code, "reply forwarded");
+        debug!(correlation_id = %reply_id, code = %code, "reply forwarded");
         let Entry { route, service, .. } = entry;
-        self.actions.push_back(Action::ToClient {
-            route,
-            message: Message::reply(forwarded, payload),
-        });
+        let message = match header {
+            Some(header) => Outbound::Encoded { header, payload },
+            None => Message::reply(forwarded, payload).into(),
+        };
+        self.actions.push_back(Action::ToClient { route, message });
         self.dispatch(now, service);
         if self.entries.is_empty()
             && (self.entries.capacity() > SLACK || self.deadlines.capacity() > SLACK)
@@ -292,7 +346,7 @@ impl BrokerState {
         }
         self.actions.push_back(Action::ToWorker {
             worker: worker_id,
-            message,
+            message: message.into(),
         });
     }
 
@@ -348,7 +402,7 @@ impl BrokerState {
         &mut self,
         now: Instant,
         worker_id: &Route,
-        undelivered: Option<Message>,
+        undelivered: Option<Outbound>,
     ) {
         self.stats.unroutable += 1;
         self.stats.unroutable_worker += 1;
@@ -356,7 +410,7 @@ impl BrokerState {
         if let Some(Message {
             command: Command::Request(request),
             payload,
-        }) = undelivered
+        }) = undelivered.and_then(|o| o.into_message().ok())
             && let Some(&wid) = self.worker_ids.get(worker_id)
             && let Some(worker) = slot(&mut self.workers, wid.index())
         {

@@ -56,7 +56,7 @@ impl BrokerState {
         let frame = Frame::from(list.encode_to_vec());
         self.actions.push_back(Action::ToClient {
             route,
-            message: Message::reply(reply, vec![frame]),
+            message: Message::reply(reply, vec![frame]).into(),
         });
     }
 

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use reqrep_core::{Frame, Message, Metadata, Request};
+use reqrep_core::{Frame, Message, Metadata, Request, RequestHeader};
 use tracing::debug;
 
 use super::clock::elapsed;
 use super::entries::{Entry, EntryId, WorkerId};
-use super::{Action, BrokerState, Route, ServiceId, boxed, slot};
+use super::{Action, BrokerState, Outbound, Route, ServiceId, boxed, slot};
 
 /// A request dispatched the moment it arrives: the header's own strings and
 /// the frames as received, moved on without a copy.
@@ -72,29 +72,41 @@ impl BrokerState {
                     entry.payload = super::payload::Payload::copy_of(&payload);
                     entry.metadata = boxed(metadata.clone());
                 }
-                (service, metadata, payload)
+                (Some(service), metadata, payload)
+            }
+            None if entry.retriable => {
+                let metadata = entry.metadata.as_deref().cloned().unwrap_or_default();
+                (None, metadata, entry.payload.to_frames())
             }
             None => {
-                let service = self
-                    .services
-                    .get(entry.service)
-                    .map(|s| s.name().to_owned())
-                    .unwrap_or_default();
-                if entry.retriable {
-                    let metadata = entry.metadata.as_deref().cloned().unwrap_or_default();
-                    (service, metadata, entry.payload.to_frames())
-                } else {
-                    let metadata = entry.metadata.take().map(|m| *m).unwrap_or_default();
-                    (service, metadata, entry.payload.take())
-                }
+                let metadata = entry.metadata.take().map(|m| *m).unwrap_or_default();
+                (None, metadata, entry.payload.take())
             }
         };
-        let forwarded = forwarded_request(entry, service, metadata, now_tick);
+        let name = match &service {
+            Some(name) => name.as_str(),
+            None => self.services.get(entry.service).map_or("", |s| s.name()),
+        };
         debug!(correlation_id = %entry.id, worker = %worker, "dispatched");
-        self.actions.push_back(Action::ToWorker {
-            worker,
-            message: Message::request(forwarded, payload),
-        });
+        let message = if metadata.is_empty() {
+            // Nearly every request: the header written straight from the
+            // entry, as the encoder would write `forwarded_request`'s.
+            let header = RequestHeader {
+                id: &entry.id,
+                service: name,
+                timeout: budget_left(entry, now_tick),
+                attempt: entry.attempt,
+                idempotent: entry.idempotent,
+                fail_fast: entry.fail_fast,
+                route: entry.route.frames(),
+            }
+            .encode();
+            Outbound::Encoded { header, payload }
+        } else {
+            let name = name.to_owned();
+            Message::request(forwarded_request(entry, name, metadata, now_tick), payload).into()
+        };
+        self.actions.push_back(Action::ToWorker { worker, message });
     }
 
     /// Sends queued requests of `sid` to workers with free credits, least
@@ -161,11 +173,17 @@ fn forwarded_request(
     Request {
         id: entry.id,
         service,
-        timeout: Some(elapsed(entry.deadline, now_tick).max(Duration::from_millis(1))),
+        timeout: Some(budget_left(entry, now_tick)),
         attempt: entry.attempt,
         idempotent: entry.idempotent,
         fail_fast: entry.fail_fast,
         metadata,
         route: entry.route.to_vecs(),
     }
+}
+
+/// The time `entry` has left at `now_tick`, as the worker is told it: never
+/// less than a millisecond (0 would read as "no timeout").
+fn budget_left(entry: &Entry, now_tick: super::Tick) -> Duration {
+    elapsed(entry.deadline, now_tick).max(Duration::from_millis(1))
 }

@@ -67,7 +67,7 @@ impl BrokerState {
             let status = Status::unavailable("broker is shutting down");
             self.actions.push_back(Action::ToWorker {
                 worker: id,
-                message: Message::disconnect(Some(status)),
+                message: Message::disconnect(Some(status)).into(),
             });
         }
         self.workers.clear();

@@ -10,6 +10,7 @@ use tracing::debug;
 
 use super::dispatch::Fresh;
 use super::entries::Entry;
+use super::incoming::plain_request;
 use super::payload::Payload;
 use super::{Action, BrokerState, RESERVED_PREFIX, Route, boxed, nil_id};
 
@@ -31,6 +32,20 @@ impl BrokerState {
         user: Option<&str>,
     ) {
         let (reply_route, packed) = error_route(&frames);
+        if let Some((at, request)) = plain_request(&frames, &self.config.limits) {
+            // The common case, read with no decoding and no allocation.
+            let mut frames = frames;
+            let payload = frames.split_off(at + 1);
+            frames.truncate(at);
+            let route = match reply_route {
+                Some(route) if frames.len() == packed => route,
+                reply_route => match Route::from_frames(frames.iter().map(|f| &f[..])) {
+                    Some(route) => route,
+                    None => return self.malformed_client(reply_route, &DecodeError::NoHeader),
+                },
+            };
+            return self.on_request(now, route, request, payload, user);
+        }
         let decoded = match decode(frames, &self.config.limits) {
             Ok(decoded) => decoded,
             Err(err) => return self.malformed_client(reply_route, &err),
@@ -53,7 +68,7 @@ impl BrokerState {
             Command::Heartbeat => {
                 self.actions.push_back(Action::ToClient {
                     route,
-                    message: Message::heartbeat(),
+                    message: Message::heartbeat().into(),
                 });
             }
             other => {
@@ -129,7 +144,7 @@ impl BrokerState {
                 debug!("answered from the reply cache");
                 self.actions.push_back(Action::ToClient {
                     route: key.0,
-                    message: Message::reply(reply, payload),
+                    message: Message::reply(reply, payload).into(),
                 });
                 return;
             }

@@ -37,6 +37,8 @@ mod dispatch;
 mod drain;
 mod entries;
 mod frontend;
+mod incoming;
+mod outbound;
 mod payload;
 mod route;
 mod service;
@@ -53,6 +55,7 @@ use std::time::{Duration, Instant};
 use reqrep_core::{CorrelationId, Limits, Message, Metadata, Reply, Status};
 
 pub use access::{MAX_DENIED_SERVICES, OTHER_SERVICES};
+pub use outbound::Outbound;
 pub use route::Route;
 pub use service::ServiceReport;
 
@@ -77,14 +80,14 @@ pub enum Action {
         /// The client's routing frames.
         route: Route,
         /// The message (always a REPLY).
-        message: Message,
+        message: Outbound,
     },
     /// Send `message` to `worker` on the backend.
     ToWorker {
         /// The worker's routing id.
         worker: Route,
         /// The message.
-        message: Message,
+        message: Outbound,
     },
 }
 
@@ -280,7 +283,7 @@ impl BrokerState {
     fn reply_error(&mut self, route: Route, id: CorrelationId, status: Status) {
         tracing::debug!(code = %status.code, message = %status.message, "error reply");
         self.stats.errors += 1;
-        let message = Message::reply(Reply::new(id, status), Vec::new());
+        let message = Message::reply(Reply::new(id, status), Vec::new()).into();
         self.actions.push_back(Action::ToClient { route, message });
     }
 }

@@ -89,7 +89,7 @@ impl Route {
     }
 
     /// The frames, in order.
-    pub fn frames(&self) -> impl Iterator<Item = &[u8]> {
+    pub fn frames(&self) -> impl Iterator<Item = &[u8]> + Clone {
         let mut rest = self.packed();
         std::iter::from_fn(move || {
             let (&len, tail) = rest.split_first()?;

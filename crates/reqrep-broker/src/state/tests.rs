@@ -82,14 +82,11 @@ impl Harness {
     fn drain_dispatched_and_answer(&mut self, worker: &[u8]) -> usize {
         let mut answered = 0;
         while let Some(action) = self.state.poll_action() {
-            if let Action::ToWorker {
-                message:
-                    Message {
-                        command: Command::Request(r),
-                        ..
-                    },
-                ..
-            } = action
+            if let Action::ToWorker { message, .. } = action
+                && let Ok(Message {
+                    command: Command::Request(r),
+                    ..
+                }) = message.into_message()
             {
                 let frames = Message::reply_ok(&r, vec![]).encode_routed([Frame::from(worker)]);
                 self.state.on_worker(self.now, frames);
@@ -103,16 +100,25 @@ impl Harness {
         let mut out = Vec::new();
         while let Some(action) = self.state.poll_action() {
             out.push(match action {
-                Action::ToClient { route, message } => {
-                    Out::Client(route.frames().next().unwrap_or_default().to_vec(), message)
-                }
-                Action::ToWorker { worker, message } => {
-                    Out::Worker(worker.frames().next().unwrap_or_default().to_vec(), message)
-                }
+                Action::ToClient { route, message } => Out::Client(
+                    route.frames().next().unwrap_or_default().to_vec(),
+                    decoded(message),
+                ),
+                Action::ToWorker { worker, message } => Out::Worker(
+                    worker.frames().next().unwrap_or_default().to_vec(),
+                    decoded(message),
+                ),
             });
         }
         out
     }
+}
+
+/// An outbound message as its receiver decodes it.
+fn decoded(message: Outbound) -> Message {
+    message
+        .into_message()
+        .expect("the broker sends only valid headers")
 }
 
 fn req(service: &str, timeout_ms: u64) -> Request {
@@ -633,12 +639,13 @@ fn unreachable_worker_is_treated_as_lost() {
     let Some(Action::ToWorker { message, .. }) = h.state.poll_action() else {
         panic!("no dispatch")
     };
+    let message = decoded(message);
     let Command::Request(sent) = &message.command else {
         panic!("not a request")
     };
     let undelivered = (sent.id, sent.attempt);
     h.state
-        .on_worker_unreachable(h.now, &Route::single(b"w1").unwrap(), Some(message));
+        .on_worker_unreachable(h.now, &Route::single(b"w1").unwrap(), Some(message.into()));
     // The request that reached the worker is lost with it (not idempotent).
     assert_eq!(code_of(&h.drain()), Code::Unavailable);
     assert_eq!(h.state.stats().unroutable, 1);

@@ -112,7 +112,7 @@ impl BrokerState {
         for id in beats {
             self.actions.push_back(Action::ToWorker {
                 worker: id,
-                message: Message::heartbeat(),
+                message: Message::heartbeat().into(),
             });
         }
         for id in expired {
@@ -124,7 +124,7 @@ impl BrokerState {
             let status = Status::unavailable("no heartbeat within the liveness interval");
             self.actions.push_back(Action::ToWorker {
                 worker: id,
-                message: Message::disconnect(Some(status)),
+                message: Message::disconnect(Some(status)).into(),
             });
         }
         self.services.remove_idle();
