@@ -24,6 +24,19 @@ pub enum ProfileSide {
     Reqrep,
     /// Only the raw baseline's runs.
     Raw,
+    /// Only the NATS runs.
+    Nats,
+}
+
+impl ProfileSide {
+    /// The side it runs.
+    pub(crate) fn side(self) -> crate::scenario::Side {
+        match self {
+            Self::Reqrep => crate::scenario::Side::Reqrep,
+            Self::Raw => crate::scenario::Side::Raw,
+            Self::Nats => crate::scenario::Side::Nats,
+        }
+    }
 }
 
 /// reqrep against raw-libzmq baselines of the same paths, measured in the

@@ -23,6 +23,12 @@ pub enum BenchError {
         /// Bytes received.
         got: usize,
     },
+    /// A NATS server, connection or request failed.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// A benchmark process (broker, worker, client) failed.
+    #[error("process: {0}")]
+    Process(String),
     /// A thread or runtime could not start, or a helper thread panicked.
     #[error("thread: {0}")]
     Thread(String),

@@ -31,6 +31,8 @@
 //! - `security`: plaintext against CURVE against CURVE with an access
 //!   policy, on the pipelined path (system libzmq build only).
 //! - `scale_out`: the pipelined path over 1, 2 and 3 brokers.
+//! - `nats`: the NATS request-reply peer rows (when `nats-server` is on
+//!   `PATH`).
 //! - `variants`: alternating runs of variants of one reqrep setup.
 //! - `report`: Markdown, JSON, SVG and the target verdicts.
 
@@ -40,6 +42,7 @@ mod latency;
 mod load;
 mod machine;
 mod memory;
+mod nats;
 mod plan;
 mod raw;
 mod report;
@@ -101,12 +104,21 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
                 .is_none_or(|t| s.to_string().contains(t.as_str()))
         })
         .collect();
+    let peer = nats::Availability::detect();
+    match &peer {
+        nats::Availability::Server(path) => eprintln!("NATS rows: {}", path.display()),
+        nats::Availability::Missing(why) if nats::required() => {
+            return Err(BenchError::Nats(format!("{}=1: {why}", nats::REQUIRE)));
+        }
+        nats::Availability::Missing(why) => eprintln!("NATS rows: not measured: {why}"),
+    }
     let rows = runner::measure(
         &scenarios,
         &budget,
         pairs,
         args.reqrep_worker,
         args.profile_side,
+        &peer,
     );
     let memory = match args.only.as_deref() {
         Some(text) if !"memory".contains(text) => None,
@@ -153,6 +165,7 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
         budget,
         worker_kind: args.reqrep_worker,
         rows,
+        nats: peer,
         memory,
         security,
         scale_out,

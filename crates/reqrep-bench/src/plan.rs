@@ -78,6 +78,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         Scenario::lockstep(Path::Direct, 64),
         Scenario::lockstep(Path::Direct, 4096),
         Scenario::lockstep(Path::BrokeredLockstep, 64),
+        Scenario::lockstep(Path::BrokeredLockstep, 4096),
         Scenario::pipelined(64, 4, 1),
         Scenario::pipelined(4096, 4, 1),
     ];
@@ -103,7 +104,7 @@ mod tests {
     #[test]
     fn every_row_appears_once() {
         let rows = scenarios();
-        assert_eq!(rows.len(), 10);
+        assert_eq!(rows.len(), 11);
         assert_eq!(rows[0], Scenario::lockstep(Path::Direct, 64));
         let pipelined = rows
             .iter()

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::args::ProfileSide;
+use crate::nats::{self, Availability};
 use crate::plan::Budget;
 use crate::sample::Sample;
 use crate::scenario::{Scenario, Side};
@@ -61,7 +62,28 @@ impl SideResult {
     }
 }
 
-/// One row: both sides of a scenario.
+/// A peer system's side of a row.
+#[derive(Debug, Clone)]
+pub(crate) enum Peer {
+    /// The peer has no such shape (NATS has no brokerless path).
+    NotApplicable,
+    /// The peer could not be measured in this run, and why.
+    NotMeasured(String),
+    /// The peer's runs.
+    Measured(SideResult),
+}
+
+impl Peer {
+    /// The runs, when measured.
+    pub(crate) fn runs(&self) -> Option<&SideResult> {
+        match self {
+            Self::Measured(runs) => Some(runs),
+            Self::NotApplicable | Self::NotMeasured(_) => None,
+        }
+    }
+}
+
+/// One row: both sides of a scenario, and NATS where it has the shape.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     /// What was measured.
@@ -70,6 +92,8 @@ pub(crate) struct Row {
     pub(crate) reqrep: SideResult,
     /// The raw baseline's runs.
     pub(crate) raw: SideResult,
+    /// NATS request-reply's runs.
+    pub(crate) nats: Peer,
 }
 
 impl Row {
@@ -78,52 +102,70 @@ impl Row {
         ratio(self.reqrep.median(metric), self.raw.median(metric))
     }
 
+    /// `median(reqrep) / median(NATS)` of `metric`, when NATS was measured.
+    pub(crate) fn nats_ratio(&self, metric: Metric) -> Option<f64> {
+        ratio(
+            self.reqrep.median(metric),
+            self.nats.runs().and_then(|n| n.median(metric)),
+        )
+    }
+
     /// Whether both sides have at least one sample.
     pub(crate) fn complete(&self) -> bool {
         !self.reqrep.samples.is_empty() && !self.raw.samples.is_empty()
     }
 }
 
-/// Measures every scenario `pairs` times per side, alternating reqrep and
-/// raw, reporting progress on stderr.
+/// Measures every scenario `pairs` times per side, alternating reqrep, raw
+/// and (where the row has its shape and the server is there) NATS,
+/// reporting progress on stderr.
 pub(crate) fn measure(
     scenarios: &[Scenario],
     budget: &Budget,
     pairs: u32,
     kind: WorkerKind,
     only: Option<ProfileSide>,
+    peer: &Availability,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     for (i, scenario) in scenarios.iter().enumerate() {
         let spec = budget.spec(*scenario);
+        let with_nats = nats::applies(scenario);
+        let mut nats_runs = SideResult::default();
         let mut row = Row {
             scenario: *scenario,
             reqrep: SideResult::default(),
             raw: SideResult::default(),
+            nats: match (with_nats, peer) {
+                (false, _) => Peer::NotApplicable,
+                (true, Availability::Missing(why)) => Peer::NotMeasured(why.clone()),
+                (true, Availability::Server(_)) => Peer::NotMeasured("not run".to_owned()),
+            },
         };
         for pair in 1..=pairs {
-            for side in [Side::Reqrep, Side::Raw] {
-                let skipped = matches!(
-                    (only, side),
-                    (Some(ProfileSide::Reqrep), Side::Raw) | (Some(ProfileSide::Raw), Side::Reqrep)
-                );
-                if skipped {
+            for side in [Side::Reqrep, Side::Raw, Side::Nats] {
+                let wanted = match (only, side) {
+                    (_, Side::Nats) if !with_nats || peer.server().is_none() => false,
+                    (None, _) => true,
+                    (Some(only), side) => only.side() == side,
+                };
+                if !wanted {
                     continue;
                 }
                 let started = Instant::now();
-                let outcome = match side {
-                    Side::Reqrep => stack::run(&spec, kind),
-                    Side::Raw => raw::run(&spec),
+                let outcome = match (side, peer.server()) {
+                    (Side::Reqrep, _) => stack::run(&spec, kind),
+                    (Side::Raw, _) => raw::run(&spec),
+                    (Side::Nats, Some(server)) => nats::run(&spec, server),
+                    (Side::Nats, None) => continue,
                 };
                 let result = match side {
                     Side::Reqrep => &mut row.reqrep,
                     Side::Raw => &mut row.raw,
+                    Side::Nats => &mut nats_runs,
                 };
                 let took = started.elapsed().as_secs_f64();
-                let label = match side {
-                    Side::Reqrep => "reqrep",
-                    Side::Raw => "raw",
-                };
+                let label = side.label();
                 match outcome {
                     Ok(sample) => {
                         eprintln!(
@@ -148,6 +190,9 @@ pub(crate) fn measure(
                 }
                 std::thread::sleep(SETTLE);
             }
+        }
+        if with_nats && (!nats_runs.samples.is_empty() || !nats_runs.failures.is_empty()) {
+            row.nats = Peer::Measured(nats_runs);
         }
         rows.push(row);
     }

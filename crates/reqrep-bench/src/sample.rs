@@ -28,17 +28,27 @@ pub(crate) struct Sample {
     pub(crate) cpu_us_per_request: f64,
 }
 
-/// Starts the clock and the CPU counter of a measured phase.
+/// Starts the clock and the CPU counter of a measured phase: this
+/// process's, and those of other processes taking part (a server, a
+/// broker, workers).
 pub(crate) struct Meter {
     started: Instant,
+    pids: Vec<u32>,
     cpu: Duration,
 }
 
 impl Meter {
-    /// Starts measuring now.
+    /// Starts measuring now, this process only.
     pub(crate) fn start() -> Self {
+        Self::start_with(Vec::new())
+    }
+
+    /// Starts measuring now, this process and `pids`.
+    pub(crate) fn start_with(pids: Vec<u32>) -> Self {
+        let cpu = total_cpu(&pids);
         Self {
-            cpu: usage::cpu_time(),
+            pids,
+            cpu,
             started: Instant::now(),
         }
     }
@@ -46,9 +56,17 @@ impl Meter {
     /// Ends the phase: `latencies` holds one entry per correct reply.
     pub(crate) fn finish(self, latencies: &Latencies, errors: u64) -> Sample {
         let elapsed = self.started.elapsed();
-        let cpu = usage::cpu_time().saturating_sub(self.cpu);
+        let cpu = total_cpu(&self.pids).saturating_sub(self.cpu);
         Sample::from_parts(latencies, errors, elapsed, cpu)
     }
+}
+
+/// CPU time of this process and `pids` (a process that cannot be read
+/// counts nothing).
+fn total_cpu(pids: &[u32]) -> Duration {
+    pids.iter()
+        .filter_map(|&pid| usage::process_cpu_time(pid))
+        .fold(usage::cpu_time(), |sum, cpu| sum + cpu)
 }
 
 impl Sample {

@@ -35,6 +35,19 @@ pub(crate) enum Side {
     Reqrep,
     /// The `zmq` crate alone, no envelope.
     Raw,
+    /// NATS request-reply through a `nats-server`.
+    Nats,
+}
+
+impl Side {
+    /// The label in progress lines.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Reqrep => "reqrep",
+            Self::Raw => "raw",
+            Self::Nats => "nats",
+        }
+    }
 }
 
 /// One row of the table.

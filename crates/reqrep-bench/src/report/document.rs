@@ -98,6 +98,7 @@ fn write_document(out: &mut String, r: &Report) -> std::fmt::Result {
     )?;
     writeln!(out, "{}", results_table(&r.rows))?;
 
+    super::nats::write_nats(out, r)?;
     write_scaling(out, &r.rows)?;
     write_memory(out, r)?;
     write_security(out, r)?;
@@ -456,6 +457,7 @@ mod tests {
                 samples: vec![sample(1000.0, 50.0)],
                 failures: vec![],
             },
+            nats: crate::runner::Peer::NotApplicable,
         }
     }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Report, Target};
 use crate::memory::MemoryReport;
-use crate::runner::{Metric, Row, SideResult};
+use crate::runner::{Metric, Peer, Row, SideResult};
 use crate::sample::Sample;
 use crate::scale_out::ScaleOutReport;
 use crate::scenario::Scenario;
@@ -43,6 +43,17 @@ struct RowJson<'a> {
     reqrep: SideJson<'a>,
     raw: SideJson<'a>,
     ratio_reqrep_over_raw: Ratios,
+    /// Absent where NATS has no such shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nats: Option<NatsJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct NatsJson<'a> {
+    /// `None` when measured.
+    not_measured: Option<&'a str>,
+    runs: Option<SideJson<'a>>,
+    ratio_reqrep_over_nats: Option<Ratios>,
 }
 
 #[derive(Serialize)]
@@ -158,6 +169,25 @@ fn row(r: &Row) -> RowJson<'_> {
             p99: r.ratio(Metric::P99),
             p999: r.ratio(Metric::P999),
             cpu: r.ratio(Metric::Cpu),
+        },
+        nats: match &r.nats {
+            Peer::NotApplicable => None,
+            Peer::NotMeasured(why) => Some(NatsJson {
+                not_measured: Some(why),
+                runs: None,
+                ratio_reqrep_over_nats: None,
+            }),
+            Peer::Measured(runs) => Some(NatsJson {
+                not_measured: None,
+                runs: Some(side(runs)),
+                ratio_reqrep_over_nats: Some(Ratios {
+                    throughput: r.nats_ratio(Metric::Throughput),
+                    p50: r.nats_ratio(Metric::P50),
+                    p99: r.nats_ratio(Metric::P99),
+                    p999: r.nats_ratio(Metric::P999),
+                    cpu: r.nats_ratio(Metric::Cpu),
+                }),
+            }),
         },
     }
 }

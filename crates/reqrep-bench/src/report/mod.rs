@@ -5,6 +5,7 @@ mod chart;
 mod document;
 mod format;
 mod json;
+mod nats;
 mod table;
 mod targets;
 
@@ -40,6 +41,8 @@ pub(crate) struct Report {
     pub(crate) worker_kind: WorkerKind,
     /// Every row.
     pub(crate) rows: Vec<Row>,
+    /// Whether the NATS peer rows were measured.
+    pub(crate) nats: crate::nats::Availability,
     /// The broker memory probe, or why it failed.
     pub(crate) memory: Option<Result<MemoryReport, String>>,
     /// The security rows, or why they were not measured.
