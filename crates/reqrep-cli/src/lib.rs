@@ -8,6 +8,7 @@
 //! | `reqrep request` | sends one request through a broker and prints the reply payload |
 //! | `reqrep worker` | runs an echo worker for a service until SIGINT or SIGTERM |
 //! | `reqrep services` | lists the services a broker knows, with workers, credits and queues |
+//! | `reqrep bench` | loads a running broker (requests or a duration, in flight, clients, payload size) and reports throughput, p50/p90/p99/p99.9/max and errors by status code, also as `--json` |
 //! | `reqrep demo` | broker, echo workers and a client load in one process, with a latency report |
 //! | `reqrep keygen` | a CURVE key pair: printed, or with `--secret-file` written to a key file (mode 0600) for a broker (`--curve-secret-key-file`), a client or a worker (`--key-file`), its public key printed for the broker's access policy |
 //!
@@ -40,7 +41,8 @@
 //! - [`error`]: [`CliError`] and the exit code each error maps to.
 //! - [`table`]: aligned text tables.
 //! - [`latency`]: latency histograms and percentiles.
-//! - [`progress`]: the demo's progress bar.
+//! - [`outcome`]: what a load run produced, as a table and as JSON.
+//! - [`progress`]: the progress bar of `demo` and `bench`.
 //!
 //! SIGINT and SIGTERM stop a command through
 //! [`reqrep_broker::signal::SignalStop`].
@@ -49,6 +51,7 @@ pub mod commands;
 pub mod error;
 pub mod health;
 pub mod latency;
+pub mod outcome;
 pub mod progress;
 pub mod table;
 
@@ -99,6 +102,10 @@ pub enum CliCommand {
     /// Run a broker, echo workers and a client load in one process and report
     /// throughput and latency percentiles.
     Demo(commands::demo::DemoArgs),
+    /// Load a running broker like `nats bench`: pipelined requests from
+    /// one or more clients, then throughput, latency percentiles and errors
+    /// by status code (`--json` writes them to a file).
+    Bench(commands::bench::BenchArgs),
     /// Generate a CURVE key pair for a broker, a client or a worker (print
     /// it, or write it to a key file and print its public key).
     Keygen(commands::keygen::KeygenArgs),
@@ -112,6 +119,7 @@ pub fn run(cli: Cli) -> ExitCode {
         CliCommand::Worker(args) => commands::worker::run(&args),
         CliCommand::Services(args) => commands::services::run(&args),
         CliCommand::Demo(args) => commands::demo::run(&args),
+        CliCommand::Bench(args) => commands::bench::run(&args),
         CliCommand::Keygen(args) => commands::keygen::run(&args),
     };
     match result {

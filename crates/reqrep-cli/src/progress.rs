@@ -1,4 +1,4 @@
-//! The demo's progress bar: drawn on stderr when stdout and stderr are
+//! The progress bar of `reqrep demo` and `reqrep bench`: drawn on stderr when stdout and stderr are
 //! terminals, hidden otherwise (output piped to a file or another program
 //! gets no animation, only the summary).
 
@@ -16,16 +16,33 @@ const TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] {wide_bar:.cyan/blu
 /// Redraws per second at most.
 const REFRESH_HZ: u8 = 10;
 
+/// How the bar is drawn when the total is not known (a `--duration` run).
+const OPEN_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] {human_pos} requests {rate}";
+
 /// A progress bar counting to `len` requests, visible only on a terminal.
 pub fn requests_bar(len: u64) -> ProgressBar {
+    bar(Some(len))
+}
+
+/// A progress bar counting requests without a known total.
+pub fn open_bar() -> ProgressBar {
+    bar(None)
+}
+
+fn bar(len: Option<u64>) -> ProgressBar {
     let visible = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let target = if visible {
         ProgressDrawTarget::stderr_with_hz(REFRESH_HZ)
     } else {
         ProgressDrawTarget::hidden()
     };
-    let bar = ProgressBar::with_draw_target(Some(len), target);
-    if let Ok(style) = ProgressStyle::with_template(TEMPLATE) {
+    let bar = ProgressBar::with_draw_target(len, target);
+    let template = if len.is_some() {
+        TEMPLATE
+    } else {
+        OPEN_TEMPLATE
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
     }
     if visible {
@@ -52,6 +69,7 @@ mod tests {
     #[test]
     fn the_template_is_valid() {
         assert!(ProgressStyle::with_template(TEMPLATE).is_ok());
+        assert!(ProgressStyle::with_template(OPEN_TEMPLATE).is_ok());
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! pair in the file, and the workers and the client connect with it as
 //! their identity.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,16 +27,14 @@ use tracing::{debug, warn};
 use super::worker::echo;
 use super::{load_key_file, millis};
 use crate::CliError;
-use crate::latency::{self, Latencies};
+use crate::outcome::{MISMATCH, Outcome, echoes};
 use crate::progress::requests_bar;
-use crate::table::{Align, Style, Table, thousands};
+use crate::table::thousands;
 
 /// The service the demo's workers serve.
 pub const SERVICE: &str = "echo";
 /// How long the workers may take to register before the demo gives up.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
-/// The error label for a reply whose payload is not the request's.
-const MISMATCH: &str = "PAYLOAD_MISMATCH";
 
 /// Arguments of `reqrep demo`.
 #[derive(Debug, Clone, Args)]
@@ -103,88 +100,6 @@ impl DemoArgs {
         };
         let keys = load_key_file(path)?;
         Ok(Some(Curve::client_with(keys.public, keys)))
-    }
-}
-
-/// What one run produced.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    /// Requests sent.
-    pub requests: u64,
-    /// Replies that were OK and carried the request's payload.
-    pub ok: u64,
-    /// Failed requests by status code name (`PAYLOAD_MISMATCH` for a wrong
-    /// echo).
-    pub errors: BTreeMap<String, u64>,
-    /// Latencies of the OK replies.
-    pub latencies: Latencies,
-    /// From the first request sent to the last reply received.
-    pub elapsed: Duration,
-}
-
-impl Outcome {
-    /// Requests that did not get a correct reply.
-    pub fn failed(&self) -> u64 {
-        self.errors.values().sum()
-    }
-
-    fn error(&mut self, code: &str) {
-        *self.errors.entry(code.to_owned()).or_default() += 1;
-    }
-
-    fn merge(&mut self, other: Self) {
-        self.requests += other.requests;
-        self.ok += other.ok;
-        for (code, n) in other.errors {
-            *self.errors.entry(code).or_default() += n;
-        }
-        self.latencies.merge(&other.latencies);
-    }
-
-    /// Replies per second over the whole run.
-    pub fn throughput(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.requests as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
-    /// The report: counts, errors by code, elapsed time, throughput and
-    /// latency percentiles.
-    pub fn summary(&self) -> Table {
-        let mut table = Table::new(
-            Style::Boxed,
-            &[("metric", Align::Left), ("value", Align::Right)],
-        );
-        table.row(["requests".to_owned(), thousands(self.requests)]);
-        table.row(["replies OK".to_owned(), thousands(self.ok)]);
-        if self.errors.is_empty() {
-            table.row(["errors".to_owned(), "0".to_owned()]);
-        }
-        for (code, n) in &self.errors {
-            table.row([format!("errors {code}"), thousands(*n)]);
-        }
-        table.row([
-            "elapsed".to_owned(),
-            format!("{:.3} s", self.elapsed.as_secs_f64()),
-        ]);
-        table.row([
-            "throughput".to_owned(),
-            format!("{} req/s", thousands(self.throughput().round() as u64)),
-        ]);
-        for (name, p) in [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)] {
-            table.row([
-                format!("latency {name}"),
-                latency::format(self.latencies.percentile(p)),
-            ]);
-        }
-        table.row([
-            "latency max".to_owned(),
-            latency::format(self.latencies.max()),
-        ]);
-        table
     }
 }
 
@@ -385,18 +300,6 @@ fn plural(n: u64, noun: &str) -> String {
     format!("{} {noun}{s}", thousands(n))
 }
 
-/// Whether `frames` carry exactly `payload` (in one or more frames).
-fn echoes(frames: &[reqrep_core::Frame], payload: &[u8]) -> bool {
-    let mut rest = payload;
-    for frame in frames {
-        let Some(tail) = rest.strip_prefix(&frame[..]) else {
-            return false;
-        };
-        rest = tail;
-    }
-    rest.is_empty()
-}
-
 /// Runs the demo and prints its summary on stdout.
 ///
 /// # Errors
@@ -469,11 +372,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-    use reqrep_core::Frame;
-
     use super::*;
     use crate::{Cli, CliCommand};
+    use clap::Parser;
 
     #[test]
     fn defaults_run_the_documented_load() {
@@ -492,48 +393,5 @@ mod tests {
     fn counts_read_naturally() {
         assert_eq!(plural(1, "echo worker"), "1 echo worker");
         assert_eq!(plural(20_000, "request"), "20,000 requests");
-    }
-
-    #[test]
-    fn echoes_compare_across_frames() {
-        let frames = [Frame::from(&b"ab"[..]), Frame::from(&b"cd"[..])];
-        assert!(echoes(&frames, b"abcd"));
-        assert!(!echoes(&frames, b"abc"));
-        assert!(!echoes(&frames, b"abcde"));
-        assert!(echoes(&[], b""));
-        assert!(echoes(&[Frame::from(&b""[..])], b""));
-    }
-
-    #[test]
-    fn the_summary_lists_counts_errors_and_percentiles() {
-        let mut outcome = Outcome {
-            requests: 500,
-            ok: 497,
-            elapsed: Duration::from_millis(250),
-            ..Outcome::default()
-        };
-        outcome.error("DEADLINE_EXCEEDED");
-        outcome.error("DEADLINE_EXCEEDED");
-        outcome.error(MISMATCH);
-        outcome.latencies.record(Duration::from_micros(900));
-        let text = outcome.summary().to_string();
-        assert!(
-            text.contains("| replies OK               |         497 |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| errors DEADLINE_EXCEEDED |           2 |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| errors PAYLOAD_MISMATCH  |           1 |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| throughput               | 2,000 req/s |"),
-            "{text}"
-        );
-        assert!(text.contains("latency p99.9"), "{text}");
-        assert_eq!(outcome.failed(), 3);
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand: its arguments (clap derive) and its `run`.
 
+pub mod bench;
 pub mod demo;
 pub mod keygen;
 pub mod request;
@@ -96,6 +97,7 @@ mod tests {
             CliCommand::Request(args) => args.curve,
             CliCommand::Worker(args) => args.curve,
             CliCommand::Services(args) => args.curve,
+            CliCommand::Bench(args) => args.curve,
             other => panic!("no CURVE arguments: {other:?}"),
         }
     }
