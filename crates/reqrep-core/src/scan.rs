@@ -1,7 +1,7 @@
 //! A borrowed look at a header frame: the fields a forwarding hop needs,
 //! read in place, with no allocation and no copy.
 //!
-//! [`decode`](crate::decode) builds an owned [`Command`](crate::Command):
+//! [`decode`](crate::decode) builds an owned [`Command`]:
 //! strings, byte vectors and maps for every field. A broker that passes a
 //! REQUEST or REPLY on needs a few scalars, the correlation id, the service
 //! name and where the `route` field lies; [`HeaderScan`] reads exactly that,
