@@ -64,6 +64,12 @@ impl Latencies {
     }
 }
 
+/// A histogram shared by load tasks, whatever a panicked task left in it.
+pub(crate) fn lock(all: &std::sync::Mutex<Latencies>) -> std::sync::MutexGuard<'_, Latencies> {
+    all.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

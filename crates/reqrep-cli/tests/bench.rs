@@ -6,18 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{reqrep, worker};
+use common::{reqrep, summary_value, worker};
 use reqrep_tests::broker::broker;
 use reqrep_tests::process::{Proc, run};
 use reqrep_tests::{WAIT, wait_for_workers};
-
-/// The value cell of `metric` in a summary table.
-fn summary_value(stdout: &str, metric: &str) -> Option<String> {
-    stdout.lines().find_map(|line| {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        (cells.len() > 2 && cells[1] == metric).then(|| cells[2].to_owned())
-    })
-}
 
 #[test]
 fn a_counted_load_is_answered_in_full_and_written_as_json() {

@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::reqrep;
+use common::{reqrep, summary_value};
 use reqrep_tests::process::run;
-
-/// The value cell of the summary row named `metric`.
-fn summary_value(stdout: &str, metric: &str) -> Option<String> {
-    stdout.lines().find_map(|line| {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        // "| metric | value |" splits into ["", metric, value, ""].
-        (cells.len() == 4 && cells[1] == metric).then(|| cells[2].to_owned())
-    })
-}
 
 #[test]
 fn a_short_demo_answers_every_request() {

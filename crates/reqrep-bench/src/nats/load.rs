@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::NatsServer;
 use crate::BenchError;
-use crate::latency::Latencies;
+use crate::latency::{self, Latencies};
 use crate::load::{self, Threads};
 use crate::plan::RunSpec;
 use crate::sample::{Meter, Sample};
@@ -108,7 +108,7 @@ async fn phase(
                     match client.request(SUBJECT, body).await {
                         Ok(reply) if reply.payload.len() == payload.len() => {
                             let took = sent.elapsed();
-                            lock(&all).record(took);
+                            latency::lock(&all).record(took);
                         }
                         _ => {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -123,14 +123,8 @@ async fn phase(
             errors.fetch_add(1, Ordering::Relaxed);
         }
     }
-    let latencies = lock(&all).clone();
+    let latencies = latency::lock(&all).clone();
     (latencies, errors.load(Ordering::Relaxed))
-}
-
-/// The shared histogram, whatever a panicked task left in it.
-fn lock(all: &Mutex<Latencies>) -> std::sync::MutexGuard<'_, Latencies> {
-    all.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Echo responders in one queue group, each on its own thread; stopped and

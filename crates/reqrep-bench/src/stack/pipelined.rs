@@ -12,7 +12,7 @@ use super::{
     EchoWorkers, SERVICE, Secured, client_options, payload_len, start_secured_broker,
     wait_for_secured_workers,
 };
-use crate::latency::Latencies;
+use crate::latency::{self, Latencies};
 use crate::load;
 use crate::plan::RunSpec;
 use crate::sample::{Meter, Sample};
@@ -142,7 +142,7 @@ async fn phase(
                     match client.request(payload.to_vec()).await {
                         Ok(reply) if payload_len(&reply.payload) == payload.len() => {
                             let took = sent.elapsed();
-                            lock(&all).record(took);
+                            latency::lock(&all).record(took);
                         }
                         _ => {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -157,12 +157,6 @@ async fn phase(
             errors.fetch_add(1, Ordering::Relaxed);
         }
     }
-    let latencies = lock(&all).clone();
+    let latencies = latency::lock(&all).clone();
     (latencies, errors.load(Ordering::Relaxed))
-}
-
-/// The shared histogram, whatever a panicked task left in it.
-fn lock(all: &Mutex<Latencies>) -> std::sync::MutexGuard<'_, Latencies> {
-    all.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

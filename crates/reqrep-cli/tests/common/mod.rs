@@ -32,3 +32,13 @@ pub(crate) fn worker(backend: &str, service: &str, credits: u32, extra: &[&str])
     command.args(extra);
     Proc::spawn(command)
 }
+
+/// The value cell of the summary row named `metric` (`reqrep demo`,
+/// `reqrep bench`).
+pub(crate) fn summary_value(stdout: &str, metric: &str) -> Option<String> {
+    stdout.lines().find_map(|line| {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // "| metric | value |" splits into ["", metric, value, ""].
+        (cells.len() == 4 && cells[1] == metric).then(|| cells[2].to_owned())
+    })
+}
