@@ -84,4 +84,9 @@ pub struct Args {
     /// (the main run starts itself this way, for a clean baseline).
     #[arg(long, hide = true)]
     pub memory_probe: bool,
+
+    /// Runs one raw role of the deployed shape in this process (the main
+    /// run starts its raw broker, workers and client this way).
+    #[command(subcommand)]
+    pub role: Option<crate::Role>,
 }

@@ -31,12 +31,16 @@
 //! - `security`: plaintext against CURVE against CURVE with an access
 //!   policy, on the pipelined path (system libzmq build only).
 //! - `scale_out`: the pipelined path over 1, 2 and 3 brokers.
+//! - `deployed`: the deployed shape, every role a process: the broker
+//!   binary, `reqrep worker` and `reqrep bench` against raw processes.
+//! - `process`: child processes, their output and their CPU time.
 //! - `nats`: the NATS request-reply peer rows (when `nats-server` is on
 //!   `PATH`).
 //! - `variants`: alternating runs of variants of one reqrep setup.
 //! - `report`: Markdown, JSON, SVG and the target verdicts.
 
 mod args;
+mod deployed;
 mod error;
 mod latency;
 mod load;
@@ -44,6 +48,7 @@ mod machine;
 mod memory;
 mod nats;
 mod plan;
+mod process;
 mod raw;
 mod report;
 mod runner;
@@ -61,6 +66,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub use args::{Args, WorkerKind};
+pub use deployed::Role;
 pub use error::BenchError;
 
 use plan::Budget;
@@ -74,6 +80,9 @@ use report::Report;
 /// an output file that cannot be written, or a failed memory probe when
 /// running as the probe child.
 pub fn run(args: &Args) -> Result<(), BenchError> {
+    if let Some(role) = &args.role {
+        return deployed::run_role(role);
+    }
     if args.memory_probe {
         let report = memory::probe(args.memory_requests)?;
         let text = serde_json::to_string(&report).map_err(BenchError::reqrep)?;
@@ -152,10 +161,28 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
         Some(text) if !"brokers".contains(text) => None,
         _ => Some(scale_out::measure(&budget, pairs, args.reqrep_worker)),
     };
+    let deployed = match args.only.as_deref() {
+        Some(text) if !"deployed".contains(text) => None,
+        _ => {
+            let result = deployed::measure(&budget, pairs);
+            match &result {
+                Err(why) if deployed::required() => {
+                    return Err(BenchError::Process(format!(
+                        "{}=1: {why}",
+                        deployed::REQUIRE
+                    )));
+                }
+                Err(why) => eprintln!("deployed shape: not measured: {why}"),
+                Ok(_) => {}
+            }
+            Some(result)
+        }
+    };
     let targets = report::evaluate(
         &rows,
         memory.as_ref().and_then(|m| m.as_ref().ok()),
         security.as_ref().and_then(|s| s.as_ref().ok()),
+        deployed.as_ref().and_then(|d| d.as_ref().ok()),
     );
     let report = Report {
         machine: machine::Machine::detect(),
@@ -169,6 +196,7 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
         memory,
         security,
         scale_out,
+        deployed,
         targets,
         elapsed_s: started.elapsed().as_secs_f64(),
     };

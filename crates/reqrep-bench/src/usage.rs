@@ -8,7 +8,17 @@ use nix::sys::time::TimeValLike;
 
 /// User + system CPU time of the whole process (every thread) so far.
 pub(crate) fn cpu_time() -> Duration {
-    match getrusage(UsageWho::RUSAGE_SELF) {
+    rusage_cpu(UsageWho::RUSAGE_SELF)
+}
+
+/// User + system CPU time of every child process reaped so far (and of
+/// their reaped descendants).
+pub(crate) fn children_cpu_time() -> Duration {
+    rusage_cpu(UsageWho::RUSAGE_CHILDREN)
+}
+
+fn rusage_cpu(who: UsageWho) -> Duration {
+    match getrusage(who) {
         Ok(usage) => {
             let micros =
                 usage.user_time().num_microseconds() + usage.system_time().num_microseconds();

@@ -41,6 +41,12 @@ fn a_short_demo_answers_every_request() {
         summary_value(&stdout, "throughput").is_some_and(|v| v.ends_with(" req/s")),
         "{stdout}"
     );
+    // It says how it is set up for throughput.
+    assert!(
+        stdout.contains("configured for throughput: each worker runs its handler inline")
+            && stdout.contains("current-thread tokio runtime with 128 in flight"),
+        "{stdout}"
+    );
     // Not a terminal: no progress bar, no escape sequences anywhere.
     assert!(!stdout.contains('\x1b'), "{stdout:?}");
     assert!(!out.stderr.contains('\r'), "{}", out.stderr);

@@ -13,18 +13,18 @@ use crate::BenchError;
 use crate::load::{StopFlag, Threads, stopped};
 
 /// A running raw credit broker.
-pub(super) struct CreditBroker {
+pub(crate) struct CreditBroker {
     /// Where clients connect.
-    pub(super) frontend: String,
+    pub(crate) frontend: String,
     /// Where workers connect.
-    pub(super) backend: String,
+    pub(crate) backend: String,
     /// Workers that said READY.
-    pub(super) registered: Arc<AtomicUsize>,
+    pub(crate) registered: Arc<AtomicUsize>,
 }
 
 impl CreditBroker {
     /// Binds and starts the broker on a thread of `threads`.
-    pub(super) fn start(threads: &mut Threads) -> Result<Self, BenchError> {
+    pub(crate) fn start(threads: &mut Threads) -> Result<Self, BenchError> {
         let ctx = zmq::Context::new();
         let frontend = socket(&ctx, zmq::ROUTER)?;
         let backend = socket(&ctx, zmq::ROUTER)?;
@@ -133,7 +133,7 @@ fn run(
 }
 
 /// A DEALER worker: announces `credits`, then echoes `[client, "", request]`.
-fn worker(endpoint: &str, credits: usize, stop: &StopFlag) -> Result<(), BenchError> {
+pub(crate) fn worker(endpoint: &str, credits: usize, stop: &StopFlag) -> Result<(), BenchError> {
     let ctx = zmq::Context::new();
     let dealer = socket(&ctx, zmq::DEALER)?;
     dealer.connect(endpoint)?;

@@ -3,10 +3,10 @@
 //! Every role (client, broker, each worker) has a context of its own, as
 //! reqrep's do, and everything talks over loopback TCP.
 
-mod credit_broker;
+pub(crate) mod credit_broker;
 mod direct;
 mod lru_broker;
-mod pipelined;
+pub(crate) mod pipelined;
 
 use std::time::Duration;
 

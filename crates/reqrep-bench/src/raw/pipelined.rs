@@ -27,7 +27,14 @@ pub(super) fn run(spec: &RunSpec) -> Result<Sample, BenchError> {
         Ok(broker.registered.load(Ordering::SeqCst) >= scenario.workers)
     })?;
     let mut clients = (0..scenario.clients)
-        .map(|_| Client::connect(&broker.frontend, spec))
+        .map(|_| {
+            Client::connect(
+                &broker.frontend,
+                scenario.per_client_in_flight(),
+                scenario.payload,
+                spec.request_timeout,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let epoch = Instant::now();
     phase(&mut clients, spec.warmup, deadline, epoch)?;
@@ -72,7 +79,7 @@ pub(crate) fn split(total: u64, parts: usize) -> Vec<u64> {
 }
 
 /// One pipelining DEALER client with its own context.
-struct Client {
+pub(crate) struct Client {
     dealer: zmq::Socket,
     window: u64,
     payload: Vec<u8>,
@@ -80,22 +87,30 @@ struct Client {
 }
 
 impl Client {
-    fn connect(frontend: &str, spec: &RunSpec) -> Result<Self, BenchError> {
+    /// Connects to `frontend`, to keep `window` requests of `payload` bytes
+    /// (at least the 8 of the time stamp) in flight, each send and receive
+    /// bounded by `timeout`.
+    pub(crate) fn connect(
+        frontend: &str,
+        window: usize,
+        payload: usize,
+        timeout: Duration,
+    ) -> Result<Self, BenchError> {
         let ctx = zmq::Context::new();
         let dealer = socket(&ctx, zmq::DEALER)?;
-        bounded(&dealer, spec.request_timeout)?;
+        bounded(&dealer, timeout)?;
         dealer.connect(frontend)?;
         Ok(Self {
             dealer,
-            window: spec.scenario.per_client_in_flight() as u64,
-            payload: load::payload(spec.scenario.payload.max(8)),
+            window: window.max(1) as u64,
+            payload: load::payload(payload.max(8)),
             _ctx: ctx,
         })
     }
 
     /// Sends `count` requests keeping `window` in flight; returns their
     /// latencies.
-    fn drive(
+    pub(crate) fn drive(
         &mut self,
         count: u64,
         deadline: Instant,

@@ -13,8 +13,7 @@ use crate::scenario::{Path, bytes_label};
 use crate::security::Mode;
 
 /// The regenerating command.
-pub(crate) const COMMAND: &str =
-    "cargo run --release -p reqrep-bench --config build/system-libzmq.toml -- --out docs";
+pub(crate) const COMMAND: &str = "cargo build --release --config build/system-libzmq.toml -p reqrep-broker -p reqrep-cli\ncargo run --release -p reqrep-bench --config build/system-libzmq.toml -- --pairs 5 --out docs";
 
 /// The whole document.
 pub(crate) fn document(report: &Report) -> String {
@@ -38,7 +37,7 @@ fn write_document(out: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(out, "```sh\n{COMMAND}\n```\n")?;
     writeln!(
         out,
-        "(`cargo run --release -p reqrep-bench -- --quick` is the CI smoke run: fewer requests, one pair, output in a temp directory; it reports targets but never fails on them.)\n"
+        "(The first command builds the binaries the deployed shape runs, next to `reqrep-bench`. `cargo run --release -p reqrep-bench -- --quick` is the CI smoke run: fewer requests, one pair, output in a temp directory; it reports targets but never fails on them.)\n"
     )?;
     writeln!(out, "## Run\n")?;
     writeln!(out, "- Date (UTC): {}", m.date)?;
@@ -103,6 +102,7 @@ fn write_document(out: &mut String, r: &Report) -> std::fmt::Result {
     write_memory(out, r)?;
     write_security(out, r)?;
     write_scale_out(out, r)?;
+    super::deployed::write_deployed(out, r)?;
 
     let failures: Vec<(&Row, &str, &String)> = r
         .rows

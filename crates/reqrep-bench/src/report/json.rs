@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{Report, Target};
+use crate::deployed::DeployedReport;
 use crate::memory::MemoryReport;
 use crate::runner::{Metric, Peer, Row, SideResult};
 use crate::sample::Sample;
@@ -82,7 +83,34 @@ struct ReportJson<'a> {
     security: Option<SecurityJson<'a>>,
     security_error: Option<&'a str>,
     several_brokers: Option<Vec<BrokersJson<'a>>>,
+    deployed: Option<DeployedJson<'a>>,
+    deployed_error: Option<&'a str>,
     targets: &'a [Target],
+}
+
+#[derive(Serialize)]
+struct DeployedJson<'a> {
+    label: String,
+    scenario: Scenario,
+    reqrep: SideJson<'a>,
+    raw: SideJson<'a>,
+    ratio_reqrep_over_raw: Ratios,
+}
+
+fn deployed(d: &DeployedReport) -> DeployedJson<'_> {
+    DeployedJson {
+        label: d.scenario.to_string(),
+        scenario: d.scenario,
+        reqrep: side(&d.reqrep),
+        raw: side(&d.raw),
+        ratio_reqrep_over_raw: Ratios {
+            throughput: d.ratio(Metric::Throughput),
+            p50: d.ratio(Metric::P50),
+            p99: d.ratio(Metric::P99),
+            p999: d.ratio(Metric::P999),
+            cpu: d.ratio(Metric::Cpu),
+        },
+    }
 }
 
 #[derive(Serialize)]
@@ -228,6 +256,16 @@ pub(crate) fn to_json(report: &Report) -> String {
         security: security_json,
         security_error,
         several_brokers: report.scale_out.as_ref().map(several_brokers),
+        deployed: report
+            .deployed
+            .as_ref()
+            .and_then(|d| d.as_ref().ok())
+            .map(deployed),
+        deployed_error: report
+            .deployed
+            .as_ref()
+            .and_then(|d| d.as_ref().err())
+            .map(String::as_str),
         targets: &report.targets,
     };
     serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

@@ -2,6 +2,7 @@
 //! chart, and the target verdicts they share.
 
 mod chart;
+mod deployed;
 mod document;
 mod format;
 mod json;
@@ -18,6 +19,7 @@ pub(crate) use targets::{Target, evaluate};
 
 use crate::BenchError;
 use crate::WorkerKind;
+use crate::deployed::DeployedReport;
 use crate::machine::Machine;
 use crate::memory::MemoryReport;
 use crate::plan::Budget;
@@ -49,6 +51,8 @@ pub(crate) struct Report {
     pub(crate) security: Option<Result<SecurityReport, String>>,
     /// The rows over 1, 2 and 3 brokers, when measured.
     pub(crate) scale_out: Option<ScaleOutReport>,
+    /// The deployed shape, or why it was not measured.
+    pub(crate) deployed: Option<Result<DeployedReport, String>>,
     /// Verdicts.
     pub(crate) targets: Vec<Target>,
     /// Wall time of the whole run.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::format;
+use crate::deployed::DeployedReport;
 use crate::memory::MemoryReport;
 use crate::runner::{Metric, Row};
 use crate::scenario::{Path, Scenario};
@@ -116,6 +117,7 @@ pub(crate) fn evaluate(
     rows: &[Row],
     memory: Option<&MemoryReport>,
     security: Option<&SecurityReport>,
+    deployed: Option<&DeployedReport>,
 ) -> Vec<Target> {
     let mut targets = Vec::new();
     let find = |s: Scenario| rows.iter().find(|r| r.scenario == s);
@@ -170,6 +172,18 @@ pub(crate) fn evaluate(
             ));
         }
     }
+    if let Some(d) = deployed {
+        targets.push(Target::new(
+            format!(
+                "deployed shape (every role a process), {}: throughput reqrep/raw",
+                d.scenario
+            ),
+            Bound::AtLeast,
+            DEPLOYED_FLOOR,
+            Unit::Ratio,
+            d.ratio(Metric::Throughput),
+        ));
+    }
     if let Some(m) = memory {
         targets.push(Target::new(
             format!(
@@ -204,6 +218,9 @@ pub(crate) fn evaluate(
     }
     targets
 }
+
+/// The deployed shape's throughput floor against raw processes.
+pub(crate) const DEPLOYED_FLOOR: f64 = 0.80;
 
 /// Authorization (ZAP and a permission check per message) may cost at most
 /// 5 % of the throughput of CURVE alone.

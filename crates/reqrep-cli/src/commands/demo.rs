@@ -2,8 +2,12 @@
 //! then a report of throughput and latency percentiles.
 //!
 //! The broker binds ephemeral loopback ports with metrics off, so the demo
-//! runs anywhere without configuration. The load is one [`AsyncClient`]
-//! (one DEALER socket) with `--in-flight` requests outstanding at any time.
+//! runs anywhere without configuration. It is set up as a user would for
+//! throughput, and says so in its report: each echo worker runs its handler
+//! on its socket thread (`inline`: no hand-off per request) with
+//! `--credits` credits, and the load is one [`AsyncClient`] (one DEALER
+//! socket) on a current-thread tokio runtime (request, socket and reply on
+//! one thread) with `--in-flight` requests outstanding at any time.
 //! With `--key-file` everything runs over CURVE: the broker holds the key
 //! pair in the file, and the workers and the client connect with it as
 //! their identity.
@@ -78,6 +82,12 @@ pub struct DemoArgs {
     #[arg(long, value_name = "MS", default_value_t = 5000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
+
+    /// Mark requests idempotent: retried on timeout and answered from the
+    /// broker's reply cache when repeated (which costs the broker a cache
+    /// entry per request). Default: one attempt each.
+    #[arg(long)]
+    pub idempotent: bool,
 
     /// Run over CURVE with the key pair in this key file (as `reqrep keygen
     /// --secret-file` writes it): the demo's broker holds it as its server
@@ -232,19 +242,22 @@ fn load(
     curve: Option<&Curve>,
     bar: &ProgressBar,
 ) -> Result<Outcome, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("reqrep-demo-client")
+    // One thread for the requests and the client's socket: no hand-off.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::io("start the client runtime", e))?;
     let options = with_curve(
         ClientOptions::default()
             .timeout(millis(args.timeout_ms))
-            .idempotent(true),
+            .idempotent(args.idempotent),
         curve,
     );
-    let client = AsyncClient::connect_all(frontends, SERVICE, options)?;
+    let client = {
+        // Connected inside the runtime: the client's I/O runs on it.
+        let _entered = runtime.enter();
+        AsyncClient::connect_all(frontends, SERVICE, options)?
+    };
     let payload: Arc<[u8]> = (0..args.payload_bytes)
         .map(|i| b'a' + (i % 26) as u8)
         .collect::<Vec<u8>>()
@@ -262,7 +275,7 @@ fn load(
                     Arc::clone(&next),
                     bar.clone(),
                 );
-                tokio::spawn(async move {
+                tokio::task::spawn(async move {
                     let mut outcome = Outcome::default();
                     while next.fetch_add(1, Ordering::Relaxed) < total {
                         let sent = Instant::now();
@@ -292,6 +305,20 @@ fn load(
         outcome.elapsed = started.elapsed();
         Ok(outcome)
     })
+}
+
+/// How the demo is set up for throughput, for its report.
+fn configuration(args: &DemoArgs) -> String {
+    format!(
+        "configured for throughput: each worker runs its handler inline (on its socket thread, no hand-off) with {}; the client is one AsyncClient on a current-thread tokio runtime with {} in flight; {}",
+        plural(args.credits.into(), "credit"),
+        thousands(args.in_flight.into()),
+        if args.idempotent {
+            "requests idempotent (retried, answered from the broker's reply cache)"
+        } else {
+            "one attempt per request (--idempotent for retries and the reply cache)"
+        }
+    )
 }
 
 /// `1 request`, `20,000 requests`.
@@ -344,7 +371,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     write!(
         stdout,
-        "reqrep demo: {} of {} B, {} in flight, {} x {}{}{}\n{}",
+        "reqrep demo: {} of {} B, {} in flight, {} x {}{}{}\n{}\n{}",
         plural(args.requests, "request"),
         args.payload_bytes,
         thousands(args.in_flight.into()),
@@ -356,6 +383,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             String::new()
         },
         if curve.is_some() { ", CURVE" } else { "" },
+        configuration(args),
         outcome.summary()
     )
     .and_then(|()| stdout.flush())
@@ -385,6 +413,16 @@ mod tests {
         assert_eq!(args.requests, 20_000);
         assert_eq!((args.workers, args.credits, args.in_flight), (4, 16, 128));
         assert_eq!(args.payload_bytes, 64);
+        assert!(!args.idempotent);
+        let said = configuration(&args);
+        assert!(
+            said.contains("inline") && said.contains("16 credits"),
+            "{said}"
+        );
+        assert!(
+            said.contains("current-thread") && said.contains("128 in flight"),
+            "{said}"
+        );
         assert!(Cli::try_parse_from(["reqrep", "demo", "--requests", "0"]).is_err());
         assert!(Cli::try_parse_from(["reqrep", "demo", "--in-flight", "0"]).is_err());
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use reqrep_agents::{StopToken, Worker, WorkerError, WorkerOptions};
 use reqrep_broker::signal::SignalStop;
 use reqrep_core::{Frame, Request, Status};
@@ -25,8 +25,8 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub service: String,
 
-    /// Requests handled at once (announced to the broker; one handler thread
-    /// each).
+    /// Requests taken at once (announced to the broker; with `--handler
+    /// threads`, one handler thread each).
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub credits: u32,
@@ -35,6 +35,14 @@ pub struct WorkerArgs {
     /// work.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub delay_ms: u64,
+
+    /// Where the echo handler runs: `inline` on the socket thread (no
+    /// hand-off per request: the fastest for quick handlers), or `threads`,
+    /// one handler thread per credit. Default: inline, or threads with
+    /// `--delay-ms` (a slow inline handler would hold up heartbeats and the
+    /// other credits).
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub handler: Option<Handler>,
 
     /// Heartbeat interval announced to the broker, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000,
@@ -52,11 +60,30 @@ pub struct WorkerArgs {
     pub curve: CurveArgs,
 }
 
+/// Where a worker's handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Handler {
+    /// On the socket thread.
+    Inline,
+    /// On one handler thread per credit.
+    Threads,
+}
+
 impl WorkerArgs {
+    /// Where the handler runs: `--handler`, or its default.
+    pub fn handler(&self) -> Handler {
+        self.handler.unwrap_or(if self.delay_ms == 0 {
+            Handler::Inline
+        } else {
+            Handler::Threads
+        })
+    }
+
     /// The worker options these arguments ask for.
     pub fn options(&self) -> WorkerOptions {
         WorkerOptions::default()
             .credits(self.credits)
+            .inline(self.handler() == Handler::Inline)
             .heartbeat(millis(self.heartbeat_ms))
     }
 }
@@ -107,6 +134,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
         service = %args.service,
         credits = args.credits,
         delay_ms = args.delay_ms,
+        handler = ?args.handler(),
         "echo worker started"
     );
     let stats = worker.run(echo(millis(args.delay_ms)), &stop)?;
@@ -138,6 +166,17 @@ mod tests {
             (args.credits, args.delay_ms, args.heartbeat_ms),
             (16, 0, 1000)
         );
+        assert_eq!(args.handler(), Handler::Inline);
+        let slow = |extra: &[&str]| {
+            let mut all = vec!["reqrep", "worker", "--service", "echo", "--delay-ms", "5"];
+            all.extend_from_slice(extra);
+            let CliCommand::Worker(args) = Cli::try_parse_from(all).unwrap().command else {
+                panic!("not the worker command");
+            };
+            args.handler()
+        };
+        assert_eq!(slow(&[]), Handler::Threads);
+        assert_eq!(slow(&["--handler", "inline"]), Handler::Inline);
         assert!(
             Cli::try_parse_from(["reqrep", "worker", "--service", "e", "--credits", "0"]).is_err()
         );
