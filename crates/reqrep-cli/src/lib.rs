@@ -41,6 +41,7 @@
 //! - [`error`]: [`CliError`] and the exit code each error maps to.
 //! - [`table`]: aligned text tables.
 //! - [`latency`]: latency histograms and percentiles.
+//! - [`load`]: the pipelined load of `bench` and `demo`.
 //! - [`outcome`]: what a load run produced, as a table and as JSON.
 //! - [`progress`]: the progress bar of `demo` and `bench`.
 //!
@@ -51,6 +52,7 @@ pub mod commands;
 pub mod error;
 pub mod health;
 pub mod latency;
+pub mod load;
 pub mod outcome;
 pub mod progress;
 pub mod table;

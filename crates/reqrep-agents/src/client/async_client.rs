@@ -85,6 +85,8 @@ struct Shared {
     _alive: Vec<oneshot::Sender<()>>,
     stale: Arc<AtomicU64>,
     options: ClientOptions,
+    /// `options.get_total_timeout()`, worked out once.
+    budget: Duration,
     service: String,
 }
 
@@ -266,6 +268,7 @@ impl AsyncClient {
                 brokers,
                 _alive: alive,
                 stale,
+                budget: options.get_total_timeout(),
                 options,
                 service: service.to_owned(),
             }),
@@ -318,7 +321,7 @@ impl AsyncClient {
             });
         }
         let id = CorrelationId::new();
-        let mut retry = RetryLoop::new(options, now());
+        let mut retry = RetryLoop::with_budget(options, self.shared.budget, now());
         let mut event = Event::Ready;
         let mut last = None;
         loop {

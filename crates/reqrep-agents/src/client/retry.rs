@@ -78,12 +78,22 @@ pub(crate) struct RetryLoop {
 impl RetryLoop {
     /// A request started at `now` under `options`.
     pub(crate) fn new(options: &ClientOptions, now: Instant) -> Self {
-        Self::with_rng(options, now, fastrand::Rng::new())
+        Self::with_budget(options, options.get_total_timeout(), now)
     }
 
-    /// [`RetryLoop::new`] with the jitter drawn from `rng`.
-    pub(crate) fn with_rng(options: &ClientOptions, now: Instant, rng: fastrand::Rng) -> Self {
-        let budget = options.get_total_timeout();
+    /// [`RetryLoop::new`] with `budget`, the options' total timeout, worked
+    /// out before (a client that sends many requests computes it once).
+    pub(crate) fn with_budget(options: &ClientOptions, budget: Duration, now: Instant) -> Self {
+        Self::with_rng(options, budget, now, fastrand::Rng::new())
+    }
+
+    /// [`RetryLoop::with_budget`] with the jitter drawn from `rng`.
+    pub(crate) fn with_rng(
+        options: &ClientOptions,
+        budget: Duration,
+        now: Instant,
+        rng: fastrand::Rng,
+    ) -> Self {
         Self {
             policy: options.retry.clone(),
             timeout: options.timeout,

@@ -38,7 +38,12 @@ fn options(attempts: u32) -> ClientOptions {
 /// A loop started at `t0`, with its fake clock.
 fn start(options: &ClientOptions) -> (RetryLoop, Instant) {
     let t0 = Instant::now();
-    let retry = RetryLoop::with_rng(options, t0, fastrand::Rng::with_seed(7));
+    let retry = RetryLoop::with_rng(
+        options,
+        options.get_total_timeout(),
+        t0,
+        fastrand::Rng::with_seed(7),
+    );
     (retry, t0)
 }
 

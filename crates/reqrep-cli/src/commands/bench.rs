@@ -10,19 +10,17 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use indicatif::ProgressBar;
 use reqrep_agents::{AsyncClient, ClientOptions, StopToken};
 use reqrep_broker::signal::SignalStop;
 use serde::Serialize;
-use tracing::{info, warn};
 
 use super::{CurveArgs, DEFAULT_FRONTEND, millis};
 use crate::CliError;
-use crate::outcome::{MISMATCH, Outcome, OutcomeJson, echoes};
+use crate::load::{Budget, Load};
+use crate::outcome::OutcomeJson;
 use crate::progress::{open_bar, requests_bar};
 use crate::table::thousands;
 
@@ -90,13 +88,6 @@ pub struct BenchArgs {
     /// CURVE security.
     #[command(flatten)]
     pub curve: CurveArgs,
-}
-
-/// How much load: a number of requests, or a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Budget {
-    Requests(u64),
-    Until(Instant),
 }
 
 /// `2s`, `500ms`, `1m`, `1.5` (seconds).
@@ -179,15 +170,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .map(|i| b'a' + (i % 26) as u8)
         .collect::<Vec<u8>>()
         .into();
-    let outcome = runtime.block_on(load(
-        &clients,
-        args.in_flight,
-        budget,
-        payload,
-        args.check_echo,
-        &stop,
-        &bar,
-    ));
+    let outcome = runtime.block_on(
+        Load {
+            clients: &clients,
+            in_flight: args.in_flight,
+            budget,
+            payload,
+            check_echo: args.check_echo,
+            stop: stop.clone(),
+            bar: bar.clone(),
+        }
+        .run(),
+    );
     bar.finish_and_clear();
     drop(clients);
     drop(runtime);
@@ -234,70 +228,6 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             total: outcome.requests,
         }),
     }
-}
-
-/// Runs the load: `in_flight` tasks spread over `clients`, each sending
-/// one request after another until the budget is spent or `stop`.
-async fn load(
-    clients: &[AsyncClient],
-    in_flight: u32,
-    budget: Budget,
-    payload: Arc<[u8]>,
-    check_echo: bool,
-    stop: &StopToken,
-    bar: &ProgressBar,
-) -> Outcome {
-    let next = Arc::new(AtomicU64::new(0));
-    let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..in_flight as usize {
-        let client = clients[i % clients.len()].clone();
-        let answered = Arc::clone(&answered);
-        let (next, payload, stop, bar) = (
-            Arc::clone(&next),
-            Arc::clone(&payload),
-            stop.clone(),
-            bar.clone(),
-        );
-        tasks.spawn(async move {
-            let mut outcome = Outcome::default();
-            loop {
-                let more = match budget {
-                    Budget::Requests(n) => next.fetch_add(1, Ordering::Relaxed) < n,
-                    Budget::Until(end) => Instant::now() < end,
-                };
-                if !more || stop.is_stopped() {
-                    break;
-                }
-                let sent = Instant::now();
-                let result = client.request(payload.to_vec()).await;
-                outcome.requests += 1;
-                match result {
-                    Ok(reply) if !check_echo || echoes(&reply.payload, &payload) => {
-                        outcome.latencies.record(sent.elapsed());
-                        outcome.ok += 1;
-                        if !answered.swap(true, Ordering::Relaxed) {
-                            info!("first reply received");
-                        }
-                    }
-                    Ok(_) => outcome.error(MISMATCH),
-                    Err(e) => outcome.error(e.code().name()),
-                }
-                bar.inc(1);
-            }
-            outcome
-        });
-    }
-    let mut outcome = Outcome::default();
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(part) => outcome.merge(part),
-            Err(e) => warn!(cause = %e, "a load task failed"),
-        }
-    }
-    outcome.elapsed = started.elapsed();
-    outcome
 }
 
 #[cfg(test)]

@@ -15,9 +15,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 use indicatif::ProgressBar;
@@ -26,12 +25,13 @@ use reqrep_agents::{
 };
 use reqrep_broker::{Broker, BrokerConfig, BrokerThread};
 use reqrep_core::curve::Curve;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::worker::echo;
 use super::{load_key_file, millis};
 use crate::CliError;
-use crate::outcome::{MISMATCH, Outcome, echoes};
+use crate::load::{Budget, Load};
+use crate::outcome::Outcome;
 use crate::progress::requests_bar;
 use crate::table::thousands;
 
@@ -262,49 +262,19 @@ fn load(
         .map(|i| b'a' + (i % 26) as u8)
         .collect::<Vec<u8>>()
         .into();
-    let next = Arc::new(AtomicU64::new(0));
-    let total = args.requests;
-
-    runtime.block_on(async {
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..u64::from(args.in_flight).min(total))
-            .map(|_| {
-                let (client, payload, next, bar) = (
-                    client.clone(),
-                    Arc::clone(&payload),
-                    Arc::clone(&next),
-                    bar.clone(),
-                );
-                tokio::task::spawn(async move {
-                    let mut outcome = Outcome::default();
-                    while next.fetch_add(1, Ordering::Relaxed) < total {
-                        let sent = Instant::now();
-                        let result = client.request(payload.to_vec()).await;
-                        outcome.requests += 1;
-                        match result {
-                            Ok(reply) if echoes(&reply.payload, &payload) => {
-                                outcome.latencies.record(sent.elapsed());
-                                outcome.ok += 1;
-                            }
-                            Ok(_) => outcome.error(MISMATCH),
-                            Err(e) => outcome.error(e.code().name()),
-                        }
-                        bar.inc(1);
-                    }
-                    outcome
-                })
-            })
-            .collect();
-        let mut outcome = Outcome::default();
-        for task in tasks {
-            match task.await {
-                Ok(part) => outcome.merge(part),
-                Err(e) => warn!(cause = %e, "a load task failed"),
-            }
+    let outcome = runtime.block_on(
+        Load {
+            clients: std::slice::from_ref(&client),
+            in_flight: args.in_flight,
+            budget: Budget::Requests(args.requests),
+            payload,
+            check_echo: true,
+            stop: StopToken::new(),
+            bar: bar.clone(),
         }
-        outcome.elapsed = started.elapsed();
-        Ok(outcome)
-    })
+        .run(),
+    );
+    Ok(outcome)
 }
 
 /// How the demo is set up for throughput, for its report.
