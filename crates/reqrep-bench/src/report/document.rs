@@ -103,6 +103,11 @@ fn write_document(out: &mut String, r: &Report) -> std::fmt::Result {
     write_security(out, r)?;
     write_scale_out(out, r)?;
     super::deployed::write_deployed(out, r)?;
+    writeln!(out, "## Profile\n")?;
+    writeln!(
+        out,
+        "Where the CPU goes (per process, per thread and per system call, with perf), why the targets missed here are missed, and the commands that measure it: [PROFILE.md](PROFILE.md).\n"
+    )?;
 
     let failures: Vec<(&Row, &str, &String)> = r
         .rows
