@@ -8,10 +8,12 @@
 //! receiving socket through the state machine to the sending socket.
 
 mod access;
+mod allocator;
+mod error;
 mod thread;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,13 +23,14 @@ use reqrep_core::{StopSocket, StopToken};
 use tracing::{debug, info, warn};
 
 use self::access::{Access, Monitors};
-use crate::access::{AccessFileError, AuthCounts, AuthFailure, Denials, Side};
+use crate::access::{AuthCounts, AuthFailure, Denials, Side};
 use crate::config::BrokerConfig;
 use crate::http::{self, Health, HttpServer};
 use crate::signal::ReloadToken;
 use crate::state::{Action, BrokerState, Outbound, StateConfig};
 use crate::stats::{Exporter, Stats};
 
+pub use self::error::BrokerError;
 pub use self::thread::{BrokerThread, run};
 
 /// Messages taken from one socket before looking at the others, so neither
@@ -49,54 +52,6 @@ fn ms_i32(d: Duration) -> i32 {
 const TRIM_AFTER: usize = 1 << 20;
 /// Least time between two such returns: each walks the whole heap.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Why the broker could not start or stopped abnormally.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BrokerError {
-    /// A socket could not be created, configured or bound.
-    #[error(transparent)]
-    Socket(#[from] SocketError),
-    /// The metrics HTTP server could not start.
-    #[error("cannot serve metrics on {addr}: {source}")]
-    Http {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The poll loop failed.
-    #[error("broker loop failed: {0}")]
-    Poll(#[from] zmq::Error),
-    /// The broker thread panicked.
-    #[error("broker thread panicked")]
-    Panicked,
-    /// The CURVE secret key file could not be read or holds no key.
-    #[error("cannot use CURVE secret key file {}: {reason}", path.display())]
-    CurveKey {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The access file could not be read or is not a valid policy.
-    #[error(transparent)]
-    AccessFile(#[from] AccessFileError),
-    /// An access file without a CURVE secret key: identities without
-    /// encryption would only pretend to be secure.
-    #[error(
-        "an access policy without CURVE would only pretend to be secure: set curve_secret_key_file too"
-    )]
-    AccessWithoutCurve,
-}
-
-impl BrokerError {
-    /// Whether the error is in the settings or files the broker was given
-    /// (nothing was started): the binary exits 2 for these.
-    pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::AccessFile(_) | Self::AccessWithoutCurve)
-    }
-}
 
 /// A bound broker, ready to [`run`](Broker::run).
 pub struct Broker {
@@ -567,36 +522,6 @@ fn send_routed(
         }
     };
     Ok(())
-}
-
-/// Returning free heap memory to the OS.
-///
-/// glibc's malloc keeps freed memory in its arenas for reuse and returns
-/// only the free top of each heap (and large blocks, which it maps on their
-/// own). After a burst, much of what the broker's queue held (payload
-/// copies, smaller tables, and libzmq's receive buffers, which libzmq's I/O
-/// thread allocates in an arena of its own) is free but spread between
-/// chunks still in use: in the memory probe (`reqrep-bench --only memory`),
-/// 100 000 queued requests left about 45 % of their growth resident after
-/// draining, 12 MiB held by glibc of which 0.3 MiB in use. `malloc_trim(0)`
-/// gives back every whole free page of every arena: 2 to 3 % was left.
-/// Other allocators and platforms: nothing to do here.
-#[allow(unsafe_code)]
-mod allocator {
-    /// Returns free memory to the OS; whether any was returned.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    pub(super) fn trim() -> bool {
-        // SAFETY: `malloc_trim` takes no pointers and touches only glibc's
-        // own arenas, each under its lock, so it may run on any thread
-        // while others allocate.
-        unsafe { libc::malloc_trim(0) != 0 }
-    }
-
-    /// Returns free memory to the OS; whether any was returned.
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    pub(super) fn trim() -> bool {
-        false
-    }
 }
 
 fn bind_all(socket: &zmq::Socket, endpoints: &[String]) -> Result<Vec<String>, BrokerError> {
