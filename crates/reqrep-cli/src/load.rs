@@ -43,6 +43,12 @@ pub struct Load<'a> {
     pub bar: ProgressBar,
 }
 
+/// A payload of `len` bytes (`abc...z` repeating), the same for every
+/// request of a load.
+pub fn payload(len: u32) -> Arc<[u8]> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
 /// Locks the shared outcome; a task that panicked while holding it left
 /// counts that are still worth reporting.
 fn lock(outcome: &Mutex<Outcome>) -> std::sync::MutexGuard<'_, Outcome> {

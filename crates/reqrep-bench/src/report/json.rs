@@ -37,6 +37,19 @@ struct Ratios {
     cpu: Option<f64>,
 }
 
+impl Ratios {
+    /// Every metric's ratio, as `ratio` gives it.
+    fn of(ratio: impl Fn(Metric) -> Option<f64>) -> Self {
+        Self {
+            throughput: ratio(Metric::Throughput),
+            p50: ratio(Metric::P50),
+            p99: ratio(Metric::P99),
+            p999: ratio(Metric::P999),
+            cpu: ratio(Metric::Cpu),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct RowJson<'a> {
     label: String,
@@ -103,13 +116,7 @@ fn deployed(d: &DeployedReport) -> DeployedJson<'_> {
         scenario: d.scenario,
         reqrep: side(&d.reqrep),
         raw: side(&d.raw),
-        ratio_reqrep_over_raw: Ratios {
-            throughput: d.ratio(Metric::Throughput),
-            p50: d.ratio(Metric::P50),
-            p99: d.ratio(Metric::P99),
-            p999: d.ratio(Metric::P999),
-            cpu: d.ratio(Metric::Cpu),
-        },
+        ratio_reqrep_over_raw: Ratios::of(|m| d.ratio(m)),
     }
 }
 
@@ -191,13 +198,7 @@ fn row(r: &Row) -> RowJson<'_> {
         scenario: r.scenario,
         reqrep: side(&r.reqrep),
         raw: side(&r.raw),
-        ratio_reqrep_over_raw: Ratios {
-            throughput: r.ratio(Metric::Throughput),
-            p50: r.ratio(Metric::P50),
-            p99: r.ratio(Metric::P99),
-            p999: r.ratio(Metric::P999),
-            cpu: r.ratio(Metric::Cpu),
-        },
+        ratio_reqrep_over_raw: Ratios::of(|m| r.ratio(m)),
         nats: match &r.nats {
             Peer::NotApplicable => None,
             Peer::NotMeasured(why) => Some(NatsJson {
@@ -208,13 +209,7 @@ fn row(r: &Row) -> RowJson<'_> {
             Peer::Measured(runs) => Some(NatsJson {
                 not_measured: None,
                 runs: Some(side(runs)),
-                ratio_reqrep_over_nats: Some(Ratios {
-                    throughput: r.nats_ratio(Metric::Throughput),
-                    p50: r.nats_ratio(Metric::P50),
-                    p99: r.nats_ratio(Metric::P99),
-                    p999: r.nats_ratio(Metric::P999),
-                    cpu: r.nats_ratio(Metric::Cpu),
-                }),
+                ratio_reqrep_over_nats: Some(Ratios::of(|m| r.nats_ratio(m))),
             }),
         },
     }

@@ -9,7 +9,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -166,10 +165,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         Budget::Requests(n) => requests_bar(n),
         Budget::Until(_) => open_bar(),
     };
-    let payload: Arc<[u8]> = (0..args.payload_bytes)
-        .map(|i| b'a' + (i % 26) as u8)
-        .collect::<Vec<u8>>()
-        .into();
+    let payload = crate::load::payload(args.payload_bytes);
     let outcome = runtime.block_on(
         Load {
             clients: &clients,

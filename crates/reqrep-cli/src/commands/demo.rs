@@ -14,7 +14,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -258,10 +257,7 @@ fn load(
         let _entered = runtime.enter();
         AsyncClient::connect_all(frontends, SERVICE, options)?
     };
-    let payload: Arc<[u8]> = (0..args.payload_bytes)
-        .map(|i| b'a' + (i % 26) as u8)
-        .collect::<Vec<u8>>()
-        .into();
+    let payload = crate::load::payload(args.payload_bytes);
     let outcome = runtime.block_on(
         Load {
             clients: std::slice::from_ref(&client),
