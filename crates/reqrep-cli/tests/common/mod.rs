@@ -42,3 +42,23 @@ pub(crate) fn summary_value(stdout: &str, metric: &str) -> Option<String> {
         (cells.len() == 4 && cells[1] == metric).then(|| cells[2].to_owned())
     })
 }
+
+/// Asserts that the summary in `stdout` counts `requests` requests (as
+/// printed, `2,000`), as many OK replies and no errors.
+pub(crate) fn assert_all_answered(stdout: &str, requests: &str) {
+    assert_eq!(
+        summary_value(stdout, "requests").as_deref(),
+        Some(requests),
+        "{stdout}"
+    );
+    assert_eq!(
+        summary_value(stdout, "replies OK").as_deref(),
+        Some(requests),
+        "{stdout}"
+    );
+    assert_eq!(
+        summary_value(stdout, "errors").as_deref(),
+        Some("0"),
+        "{stdout}"
+    );
+}
