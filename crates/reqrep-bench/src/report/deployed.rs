@@ -12,10 +12,8 @@ use crate::runner::{Metric, SideResult};
 /// Writes the section.
 pub(crate) fn write_deployed(out: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(out, "## Deployed shape: every role a process\n")?;
-    let d = match &r.deployed {
-        None => return writeln!(out, "Not measured in this run.\n"),
-        Some(Err(e)) => return writeln!(out, "Not measured: {e}.\n"),
-        Some(Ok(d)) => d,
+    let Some(d) = super::document::measured(out, r.deployed.as_ref())? else {
+        return Ok(());
     };
     writeln!(
         out,

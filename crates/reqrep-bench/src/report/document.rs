@@ -331,15 +331,26 @@ fn write_memory(out: &mut String, r: &Report) -> std::fmt::Result {
     }
 }
 
+/// A section's result when it was measured; otherwise writes why not and
+/// gives `None`.
+pub(super) fn measured<'a, T, E: std::fmt::Display>(
+    out: &mut String,
+    section: Option<&'a Result<T, E>>,
+) -> Result<Option<&'a T>, std::fmt::Error> {
+    match section {
+        None => writeln!(out, "Not measured in this run.\n").map(|()| None),
+        Some(Err(e)) => writeln!(out, "Not measured: {e}.\n").map(|()| None),
+        Some(Ok(measured)) => Ok(Some(measured)),
+    }
+}
+
 fn write_security(out: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(
         out,
         "## Security: plaintext, CURVE, CURVE + access policy\n"
     )?;
-    let s = match &r.security {
-        None => return writeln!(out, "Not measured in this run.\n"),
-        Some(Err(e)) => return writeln!(out, "Not measured: {e}.\n"),
-        Some(Ok(s)) => s,
+    let Some(s) = measured(out, r.security.as_ref())? else {
+        return Ok(());
     };
     writeln!(
         out,

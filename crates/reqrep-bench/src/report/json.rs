@@ -96,27 +96,20 @@ struct ReportJson<'a> {
     security: Option<SecurityJson<'a>>,
     security_error: Option<&'a str>,
     several_brokers: Option<Vec<BrokersJson<'a>>>,
-    deployed: Option<DeployedJson<'a>>,
+    /// A row with no NATS peer.
+    deployed: Option<RowJson<'a>>,
     deployed_error: Option<&'a str>,
     targets: &'a [Target],
 }
 
-#[derive(Serialize)]
-struct DeployedJson<'a> {
-    label: String,
-    scenario: Scenario,
-    reqrep: SideJson<'a>,
-    raw: SideJson<'a>,
-    ratio_reqrep_over_raw: Ratios,
-}
-
-fn deployed(d: &DeployedReport) -> DeployedJson<'_> {
-    DeployedJson {
+fn deployed(d: &DeployedReport) -> RowJson<'_> {
+    RowJson {
         label: d.scenario.to_string(),
         scenario: d.scenario,
         reqrep: side(&d.reqrep),
         raw: side(&d.raw),
         ratio_reqrep_over_raw: Ratios::of(|m| d.ratio(m)),
+        nats: None,
     }
 }
 
